@@ -1,0 +1,47 @@
+//! Errors of the connectors: one variant per reason a file cannot be loaded.
+
+use std::path::PathBuf;
+
+/// Why a file could not be turned into a [`crate::Document`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The extension is not one of the supported formats.
+    #[error("{path}: unsupported file type")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file has no bytes, or only whitespace.
+    #[error("{path}: empty file")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A text format holds binary data (NUL bytes or mostly control characters).
+    #[error("{path}: binary data in a text file")]
+    Binary {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The PDF could not be parsed.
+    #[error("{path}: cannot parse PDF: {reason}")]
+    Pdf {
+        /// The file.
+        path: PathBuf,
+        /// What the PDF parser reported.
+        reason: String,
+    },
+    /// The PDF parsed but holds no text layer (for example a scan).
+    #[error("{path}: PDF has no extractable text (scanned?)")]
+    PdfNoText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The PDF is encrypted and no password is known.
+    #[error("{path}: PDF is encrypted")]
+    PdfEncrypted {
+        /// The file.
+        path: PathBuf,
+    },
+}

@@ -1,0 +1,122 @@
+//! PDF: text per page through `pdf-extract`, isolated so that a damaged file is an error, never a crash.
+//!
+//! `pdf-extract` (and `lopdf` below it) panic on some damaged content streams. Extraction runs under
+//! [`std::panic::catch_unwind`]; [`in_pdf_extraction`] lets a binary's panic hook stay quiet about those
+//! panics, which are reported as [`Error::Pdf`] instead.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use crate::{Connector, DocKind, Document, Error, LocationMap};
+
+/// Loads `.pdf` files page by page.
+pub(crate) struct PdfConnector;
+
+thread_local! {
+    static IN_EXTRACTION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the current thread is inside PDF extraction, whose panics are caught and reported as errors.
+pub fn in_pdf_extraction() -> bool {
+    IN_EXTRACTION.with(Cell::get)
+}
+
+/// Resets the extraction flag even when extraction unwinds.
+struct ExtractionGuard;
+
+impl ExtractionGuard {
+    fn enter() -> ExtractionGuard {
+        IN_EXTRACTION.with(|flag| flag.set(true));
+        ExtractionGuard
+    }
+}
+
+impl Drop for ExtractionGuard {
+    fn drop(&mut self) {
+        IN_EXTRACTION.with(|flag| flag.set(false));
+    }
+}
+
+impl Connector for PdfConnector {
+    fn load(&self, path: &Path, bytes: &[u8]) -> Result<Document, Error> {
+        if bytes.is_empty() {
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let pages = {
+            let _guard = ExtractionGuard::enter();
+            catch_unwind(AssertUnwindSafe(|| pdf_extract::extract_text_from_mem_by_pages(bytes)))
+        };
+        let pages = match pages {
+            Ok(Ok(pages)) => pages,
+            Ok(Err(err)) => {
+                let reason = err.to_string();
+                let lower = reason.to_ascii_lowercase();
+                if lower.contains("decrypt") || lower.contains("encrypt") || lower.contains("password") {
+                    return Err(Error::PdfEncrypted {
+                        path: path.to_path_buf(),
+                    });
+                }
+                return Err(Error::Pdf {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "unknown error".to_owned());
+                return Err(Error::Pdf {
+                    path: path.to_path_buf(),
+                    reason: format!("damaged content ({reason})"),
+                });
+            }
+        };
+        let (text, starts) = join_pages(&pages);
+        if text.trim().is_empty() {
+            return Err(Error::PdfNoText {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Document::new(DocKind::Pdf, text, LocationMap::Pages(starts)))
+    }
+}
+
+/// Joins page texts with blank lines, returning the text and the byte offset where each page starts.
+fn join_pages(pages: &[String]) -> (String, Vec<usize>) {
+    let mut text = String::new();
+    let mut starts = Vec::with_capacity(pages.len());
+    for page in pages {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        starts.push(text.len());
+        text.push_str(page.trim());
+    }
+    (text, starts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_joined_with_their_starts() {
+        let (text, starts) = join_pages(&["  one ".into(), "two".into(), String::new(), "four".into()]);
+        assert_eq!(text, "one\n\ntwo\n\n\n\nfour");
+        assert_eq!(starts, vec![0, 5, 10, 12]);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let err = PdfConnector
+            .load(Path::new("bad.pdf"), b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
+            .unwrap_err();
+        assert!(matches!(err, Error::Pdf { .. }), "{err}");
+        assert!(!in_pdf_extraction());
+    }
+}

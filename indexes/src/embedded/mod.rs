@@ -1,0 +1,546 @@
+//! The embedded default backend: Qdrant in-process (`qdrant-edge`) on a local directory.
+//!
+//! Layout of the index directory (format [`FORMAT_VERSION`]):
+//! - `rag_index.json`: [`IndexMeta`] (format version, model id, dimension, BM25 parameters), written atomically;
+//! - `shard/`: the qdrant-edge shard (segments and WAL) holding one point per chunk, with a named dense vector
+//!   `dense` (cosine), a named sparse vector `bm25` (IDF applied by Qdrant at query time) and the payload;
+//! - `lock`: an advisory lock file: exclusive for writers, shared for readers.
+//!
+//! Only this module names `qdrant_edge`.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
+use qdrant_edge::external::ordered_float::NotNan;
+use qdrant_edge::{
+    AnyVariants, Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match, Modifier, NamedQuery,
+    PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
+    QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, UpdateOperation, VectorInternal, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::FORMAT_VERSION;
+use crate::{Bm25Params, Error, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, VectorIndex};
+
+const META_FILE: &str = "rag_index.json";
+const SHARD_DIR: &str = "shard";
+const LOCK_FILE: &str = "lock";
+const DENSE: &str = "dense";
+const SPARSE: &str = "bm25";
+
+/// How an index is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// An index stored in a directory, searched in-process.
+pub struct EmbeddedIndex {
+    dir: PathBuf,
+    meta: IndexMeta,
+    shard: EdgeShard,
+    bm25: EdgeBm25,
+    /// Held for the lifetime of the index: exclusive for writers, shared for readers.
+    _lock: File,
+}
+
+impl std::fmt::Debug for EmbeddedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedIndex")
+            .field("dir", &self.dir)
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl EmbeddedIndex {
+    /// Opens the index at `dir` for writing, creating it with `meta` if it does not exist.
+    ///
+    /// Fails with [`Error::ModelMismatch`] when the index was built with another model, and with
+    /// [`Error::Locked`] when another process holds the index.
+    pub fn open_or_create(dir: &Path, meta: &IndexMeta) -> Result<EmbeddedIndex, Error> {
+        fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+        let lock = lock(dir, Access::Write)?;
+        let meta_path = dir.join(META_FILE);
+        if meta_path.exists() {
+            let stored = read_meta(dir)?;
+            check_model(dir, &stored, meta)?;
+            Self::load(dir, stored, lock)
+        } else {
+            let shard_dir = dir.join(SHARD_DIR);
+            // A shard without metadata is the remains of a create that crashed: nothing in it was committed.
+            if shard_dir.exists() {
+                fs::remove_dir_all(&shard_dir).map_err(|source| io(&shard_dir, source))?;
+            }
+            fs::create_dir_all(&shard_dir).map_err(|source| io(&shard_dir, source))?;
+            let shard = EdgeShard::new(&shard_dir, edge_config(meta.dim)).map_err(storage)?;
+            let field_index = CreateIndex {
+                field_name: json_path("source")?,
+                field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
+            };
+            shard
+                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(
+                    field_index,
+                )))
+                .map_err(storage)?;
+            shard.flush();
+            write_meta(dir, meta)?;
+            Ok(EmbeddedIndex {
+                dir: dir.to_path_buf(),
+                bm25: bm25(&meta.bm25)?,
+                meta: meta.clone(),
+                shard,
+                _lock: lock,
+            })
+        }
+    }
+
+    /// Opens an existing index at `dir` for searching.
+    ///
+    /// `expected` (the configured embedder) is checked against the stored metadata when given.
+    pub fn open_read(dir: &Path, expected: Option<&IndexMeta>) -> Result<EmbeddedIndex, Error> {
+        if !dir.join(META_FILE).exists() {
+            return Err(Error::Missing {
+                path: dir.to_path_buf(),
+            });
+        }
+        let lock = lock(dir, Access::Read)?;
+        let stored = read_meta(dir)?;
+        if let Some(expected) = expected {
+            check_model(dir, &stored, expected)?;
+        }
+        Self::load(dir, stored, lock)
+    }
+
+    /// Reads only the metadata of the index at `dir`, without opening it.
+    pub fn read_meta(dir: &Path) -> Result<IndexMeta, Error> {
+        read_meta(dir)
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn load(dir: &Path, meta: IndexMeta, lock: File) -> Result<EmbeddedIndex, Error> {
+        let shard_dir = dir.join(SHARD_DIR);
+        let shard = EdgeShard::load(&shard_dir, None).map_err(storage)?;
+        Ok(EmbeddedIndex {
+            dir: dir.to_path_buf(),
+            bm25: bm25(&meta.bm25)?,
+            meta,
+            shard,
+            _lock: lock,
+        })
+    }
+
+    fn filter(filter: Option<&SearchFilter>) -> Result<Option<Filter>, Error> {
+        let Some(filter) = filter else {
+            return Ok(None);
+        };
+        let mut must = Vec::new();
+        let any = |key: &str, values: &[String]| -> Result<Condition, Error> {
+            Ok(Condition::Field(FieldCondition::new_match(
+                json_path(key)?,
+                Match::new_any(AnyVariants::Strings(values.iter().cloned().collect())),
+            )))
+        };
+        if let Some(sources) = &filter.sources {
+            must.push(any("source", sources)?);
+        }
+        if let Some(kinds) = &filter.kinds {
+            must.push(any("kind", kinds)?);
+        }
+        if must.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Filter {
+            should: None,
+            min_should: None,
+            must: Some(must),
+            must_not: None,
+        }))
+    }
+}
+
+impl VectorIndex for EmbeddedIndex {
+    fn meta(&self) -> &IndexMeta {
+        &self.meta
+    }
+
+    fn upsert(&mut self, records: Vec<Record>) -> Result<(), Error> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let points = records
+            .into_iter()
+            .map(|record| {
+                if record.vector.len() != self.meta.dim {
+                    return Err(Error::Storage(format!(
+                        "vector of dimension {} for an index of dimension {}",
+                        record.vector.len(),
+                        self.meta.dim
+                    )));
+                }
+                let sparse = self.bm25.embed_document(&record.text);
+                let vectors = Vectors::new_named([
+                    (DENSE, qdrant_edge::Vector::from(record.vector)),
+                    (SPARSE, qdrant_edge::Vector::from(sparse)),
+                ]);
+                let payload = StoredPayload::from_record(record.text, record.payload);
+                let payload = serde_json::to_value(payload).map_err(|e| Error::Storage(e.to_string()))?;
+                Ok(PointStruct::new(record.id, vectors, payload).into())
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.shard
+            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(points),
+            )))
+            .map_err(storage)
+    }
+
+    fn delete_source(&mut self, source: &str) -> Result<usize, Error> {
+        let filter = Self::filter(Some(&SearchFilter {
+            sources: Some(vec![source.to_owned()]),
+            kinds: None,
+        }))?;
+        let n = self
+            .shard
+            .count(CountRequest {
+                filter: filter.clone(),
+                exact: true,
+            })
+            .map_err(storage)?;
+        if n > 0 {
+            if let Some(filter) = filter {
+                self.shard
+                    .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(
+                        filter,
+                    )))
+                    .map_err(storage)?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn search(&self, query: &Query<'_>) -> Result<Vec<Hit>, Error> {
+        if query.k == 0 {
+            return Ok(Vec::new());
+        }
+        let filter = Self::filter(query.filter.as_ref())?;
+        let dense = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+            query: VectorInternal::from(query.vector.to_vec()),
+            using: Some(DENSE.to_owned()),
+        }));
+        let sparse_vector = self.bm25.embed_query(query.text);
+        let has_terms = !sparse_vector.indices.is_empty();
+        let sparse = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+            query: VectorInternal::from(sparse_vector),
+            using: Some(SPARSE.to_owned()),
+        }));
+        let candidates = query.candidates.max(query.k);
+        let prefetch = |scoring: ScoringQuery| Prefetch {
+            prefetches: vec![],
+            query: Some(scoring),
+            limit: candidates,
+            params: None,
+            filter: filter.clone(),
+            score_threshold: None,
+        };
+        let (prefetches, scoring) = match (query.mode, has_terms) {
+            (SearchMode::Hybrid, true) => (
+                vec![prefetch(dense), prefetch(sparse)],
+                ScoringQuery::Fusion(Fusion::Rrf {
+                    k: query.rrf_k.max(1),
+                    weights: None,
+                }),
+            ),
+            // A query with no BM25 terms left (only stopwords) falls back to dense retrieval.
+            (SearchMode::Hybrid, false) | (SearchMode::Dense, _) => (vec![], dense),
+            (SearchMode::Sparse, true) => (vec![], sparse),
+            (SearchMode::Sparse, false) => return Ok(Vec::new()),
+        };
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches,
+                query: Some(scoring),
+                filter: filter.clone(),
+                score_threshold: None,
+                limit: query.k,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Selector(vec![DENSE.to_owned()]),
+                with_payload: WithPayloadInterface::Bool(true),
+            })
+            .map_err(storage)?;
+        points.into_iter().map(|point| hit(point, query.vector)).collect()
+    }
+
+    fn count(&self) -> Result<usize, Error> {
+        self.shard
+            .count(CountRequest {
+                filter: None,
+                exact: true,
+            })
+            .map_err(storage)
+    }
+
+    fn commit(&mut self) -> Result<(), Error> {
+        self.shard.optimize().map_err(storage)?;
+        self.shard.flush();
+        Ok(())
+    }
+}
+
+/// The payload as stored in Qdrant: flat JSON, so fields can be filtered and indexed.
+#[derive(Serialize, Deserialize)]
+struct StoredPayload {
+    source: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    chunk_idx: u32,
+    byte_start: usize,
+    byte_end: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lines: Option<(u32, u32)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pages: Option<(u32, u32)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    section: Option<String>,
+    doc_hash: String,
+    text: String,
+}
+
+impl StoredPayload {
+    fn from_record(text: String, p: Payload) -> StoredPayload {
+        StoredPayload {
+            source: p.source,
+            kind: p.kind,
+            title: p.title,
+            chunk_idx: p.chunk_idx,
+            byte_start: p.byte_start,
+            byte_end: p.byte_end,
+            lines: p.lines,
+            pages: p.pages,
+            section: p.section,
+            doc_hash: p.doc_hash,
+            text,
+        }
+    }
+
+    fn into_parts(self) -> (String, Payload) {
+        let payload = Payload {
+            source: self.source,
+            kind: self.kind,
+            title: self.title,
+            chunk_idx: self.chunk_idx,
+            byte_start: self.byte_start,
+            byte_end: self.byte_end,
+            lines: self.lines,
+            pages: self.pages,
+            section: self.section,
+            doc_hash: self.doc_hash,
+        };
+        (self.text, payload)
+    }
+}
+
+/// The metadata file's JSON form.
+#[derive(Serialize, Deserialize)]
+struct StoredMeta {
+    format_version: u32,
+    model_id: String,
+    dim: usize,
+    bm25_k1: f64,
+    bm25_b: f64,
+    bm25_avg_len: f64,
+}
+
+fn hit(point: ScoredPoint, query: &[f32]) -> Result<Hit, Error> {
+    let id = match point.id {
+        PointId::NumId(id) => id,
+        PointId::Uuid(uuid) => return Err(Error::Storage(format!("unexpected point id {uuid}"))),
+    };
+    let payload = point
+        .payload
+        .ok_or_else(|| Error::Storage(format!("point {id} has no payload")))?;
+    let value = serde_json::Value::Object(payload.0.into_iter().collect());
+    let stored: StoredPayload =
+        serde_json::from_value(value).map_err(|e| Error::Storage(format!("point {id}: bad payload: {e}")))?;
+    let similarity = match point.vector {
+        Some(VectorStructInternal::Named(mut named)) => match named.remove(DENSE) {
+            Some(VectorInternal::Dense(vector)) => cosine(&vector, query),
+            _ => 0.0,
+        },
+        _ => 0.0,
+    };
+    let (text, payload) = stored.into_parts();
+    Ok(Hit {
+        id,
+        score: point.score,
+        similarity,
+        text,
+        payload,
+    })
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+fn edge_config(dim: usize) -> EdgeConfig {
+    EdgeConfig {
+        vectors: HashMap::from([(
+            DENSE.to_owned(),
+            EdgeVectorParams {
+                size: dim,
+                distance: Distance::Cosine,
+                on_disk: None,
+                multivector_config: None,
+                datatype: None,
+                quantization_config: None,
+                hnsw_config: None,
+            },
+        )]),
+        sparse_vectors: HashMap::from([(
+            SPARSE.to_owned(),
+            EdgeSparseVectorParams {
+                modifier: Some(Modifier::Idf),
+                ..Default::default()
+            },
+        )]),
+        ..Default::default()
+    }
+}
+
+fn bm25(params: &Bm25Params) -> Result<EdgeBm25, Error> {
+    let nn = |v: f64, what: &str| NotNan::new(v).map_err(|_| Error::Storage(format!("BM25 {what} is NaN")));
+    EdgeBm25::new(EdgeBm25Config {
+        k: nn(params.k1, "k1")?,
+        b: nn(params.b, "b")?,
+        avg_len: nn(params.avg_len, "avg_len")?,
+        language: Some("english".to_owned()),
+        ..Default::default()
+    })
+    .map_err(|e| Error::Storage(format!("BM25: {e}")))
+}
+
+fn check_model(dir: &Path, stored: &IndexMeta, expected: &IndexMeta) -> Result<(), Error> {
+    if stored.model_id != expected.model_id || stored.dim != expected.dim {
+        return Err(Error::ModelMismatch {
+            path: dir.to_path_buf(),
+            found_model: stored.model_id.clone(),
+            found_dim: stored.dim,
+            expected_model: expected.model_id.clone(),
+            expected_dim: expected.dim,
+        });
+    }
+    Ok(())
+}
+
+fn read_meta(dir: &Path) -> Result<IndexMeta, Error> {
+    let path = dir.join(META_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Missing {
+                path: dir.to_path_buf(),
+            })
+        }
+        Err(source) => return Err(io(&path, source)),
+    };
+    let stored: StoredMeta = serde_json::from_slice(&bytes).map_err(|e| Error::Meta {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if stored.format_version != FORMAT_VERSION {
+        return Err(Error::Format {
+            path: dir.to_path_buf(),
+            found: stored.format_version,
+            expected: FORMAT_VERSION,
+        });
+    }
+    Ok(IndexMeta {
+        format_version: stored.format_version,
+        model_id: stored.model_id,
+        dim: stored.dim,
+        bm25: Bm25Params {
+            k1: stored.bm25_k1,
+            b: stored.bm25_b,
+            avg_len: stored.bm25_avg_len,
+        },
+    })
+}
+
+fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), Error> {
+    let stored = StoredMeta {
+        format_version: FORMAT_VERSION,
+        model_id: meta.model_id.clone(),
+        dim: meta.dim,
+        bm25_k1: meta.bm25.k1,
+        bm25_b: meta.bm25.b,
+        bm25_avg_len: meta.bm25.avg_len,
+    };
+    let json = serde_json::to_vec_pretty(&stored).map_err(|e| Error::Storage(e.to_string()))?;
+    let path = dir.join(META_FILE);
+    let tmp = dir.join(format!("{META_FILE}.tmp"));
+    fs::write(&tmp, json).map_err(|source| io(&tmp, source))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| io(&tmp, source))?;
+    fs::rename(&tmp, &path).map_err(|source| io(&path, source))
+}
+
+fn lock(dir: &Path, access: Access) -> Result<File, Error> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| io(&path, source))?;
+    let locked = match access {
+        Access::Write => file.try_lock(),
+        Access::Read => file.try_lock_shared(),
+    };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(io(&path, source)),
+    }
+}
+
+fn json_path(key: &str) -> Result<JsonPath, Error> {
+    JsonPath::try_from(key).map_err(|_| Error::Storage(format!("bad payload key {key:?}")))
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn storage(err: impl std::fmt::Display) -> Error {
+    Error::Storage(err.to_string())
+}
+
+#[cfg(test)]
+mod tests;

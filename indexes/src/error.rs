@@ -1,0 +1,68 @@
+//! Errors of the index backends.
+
+use std::path::PathBuf;
+
+/// Why an index operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// There is no index at the path.
+    #[error("no index at {path}: run `rag ingest` first")]
+    Missing {
+        /// The index directory.
+        path: PathBuf,
+    },
+    /// The index was built with another embedding model or dimension.
+    #[error(
+        "index at {path} was built with embedding model {found_model} ({found_dim} dims), \
+         but the configured model is {expected_model} ({expected_dim} dims): use the same model, or re-ingest into a new index"
+    )]
+    ModelMismatch {
+        /// The index directory.
+        path: PathBuf,
+        /// Model id stored in the index.
+        found_model: String,
+        /// Dimension stored in the index.
+        found_dim: usize,
+        /// Model id of the configured embedder.
+        expected_model: String,
+        /// Dimension of the configured embedder.
+        expected_dim: usize,
+    },
+    /// The on-disk format is not one this version reads.
+    #[error("index at {path} has format version {found}, this rag reads version {expected}")]
+    Format {
+        /// The index directory.
+        path: PathBuf,
+        /// Version found on disk.
+        found: u32,
+        /// Version this build writes and reads.
+        expected: u32,
+    },
+    /// The index metadata file is unreadable.
+    #[error("index metadata {path} is damaged: {reason}")]
+    Meta {
+        /// The metadata file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Another process holds the index lock.
+    #[error("index at {path} is locked by another rag process (an ingest in progress?)")]
+    Locked {
+        /// The index directory.
+        path: PathBuf,
+    },
+    /// A file-system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The storage engine reported an error.
+    #[error("index storage: {0}")]
+    Storage(String),
+}

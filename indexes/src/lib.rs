@@ -1,0 +1,36 @@
+//! Vector indexes for `rag`: where [`Record`]s are stored and searched.
+//!
+//! The API boundary is the [`VectorIndex`] trait.
+//! The default backend, [`EmbeddedIndex`], runs Qdrant in-process (`qdrant-edge`) on a directory: a dense
+//! vector (cosine) and a BM25 sparse vector per chunk, fused with reciprocal-rank fusion inside the index.
+//! This crate never parses or interprets chunk text beyond handing it to BM25; it knows nothing of connectors,
+//! embedders or the engine.
+
+mod embedded;
+mod error;
+mod record;
+
+pub use embedded::EmbeddedIndex;
+pub use error::Error;
+pub use record::{Bm25Params, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, FORMAT_VERSION};
+
+/// A store of [`Record`]s searchable by vector and by text.
+///
+/// Invariants every backend keeps:
+/// - `upsert` with an existing id replaces that record (ids are stable, so re-ingesting is idempotent);
+/// - nothing written is visible to a *reopened* index until `commit` returns;
+/// - `meta` is what the index was created with: the embedder's model id and dimension never change.
+pub trait VectorIndex: Send + Sync {
+    /// What this index was created with.
+    fn meta(&self) -> &IndexMeta;
+    /// Inserts or replaces records by id.
+    fn upsert(&mut self, records: Vec<Record>) -> Result<(), Error>;
+    /// Removes every record of `source`, returning how many were removed.
+    fn delete_source(&mut self, source: &str) -> Result<usize, Error>;
+    /// Returns up to `query.k` hits, best first.
+    fn search(&self, query: &Query<'_>) -> Result<Vec<Hit>, Error>;
+    /// The number of records stored.
+    fn count(&self) -> Result<usize, Error>;
+    /// Makes all writes so far durable.
+    fn commit(&mut self) -> Result<(), Error>;
+}

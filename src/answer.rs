@@ -1,0 +1,260 @@
+//! [`Answer`]: generated text with checked citations, and the citation parser behind it.
+//!
+//! Citations are `[n]` groups (`[1]`, `[1, 3]`, `[2-4]`). A number that names no passage is removed from the
+//! text and reported. The sources of an answer are exactly the passages it cites, or, when it cites none, the
+//! passages it was given. [`CitationStream`] applies the same check to streamed text, so what the user sees
+//! while the answer is generated is already clean.
+
+use std::time::Duration;
+
+use crate::retrieve::Passage;
+
+/// The answer to a question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The answer text, invalid citations removed.
+    pub text: String,
+    /// The sources: cited passages in order of first citation, or all passages given if none was cited.
+    pub sources: Vec<Passage>,
+    /// True when the answer cited at least one valid passage.
+    pub cited: bool,
+    /// Citation numbers the model produced that name no passage (removed from the text).
+    pub invalid_citations: Vec<u32>,
+    /// All passages given to the model.
+    pub passages: Vec<Passage>,
+    /// Set when the engine answered without the model because retrieval found nothing relevant.
+    pub refusal: Option<Refusal>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Why the engine refused to answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refusal {
+    /// Nothing was retrieved at all.
+    NothingRetrieved,
+    /// The best passage was less similar to the question than the configured threshold.
+    NotRelevant {
+        /// The best cosine similarity found.
+        best_similarity: f32,
+        /// The threshold.
+        threshold: f32,
+    },
+}
+
+/// The text of a refusal.
+pub const REFUSAL_TEXT: &str = "The documents do not contain an answer to this question.";
+
+/// Time spent per stage of `ask`, and token counts.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Timings {
+    /// Embedding the question.
+    pub embed: Duration,
+    /// Searching the index.
+    pub search: Duration,
+    /// Merging and packing passages, building the prompt.
+    pub pack: Duration,
+    /// Prompt processing, up to the first generated token.
+    pub prefill: Duration,
+    /// Generating the rest of the tokens.
+    pub decode: Duration,
+    /// Everything.
+    pub total: Duration,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+}
+
+impl Timings {
+    /// Prompt tokens processed per second.
+    pub fn prefill_tokens_per_s(&self) -> f64 {
+        rate(self.prompt_tokens, self.prefill)
+    }
+
+    /// Generated tokens per second after the first.
+    pub fn decode_tokens_per_s(&self) -> f64 {
+        rate(self.generated_tokens.saturating_sub(1), self.decode)
+    }
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        n as f64 / d.as_secs_f64()
+    }
+}
+
+/// The result of checking the citations of a text against `n_passages` passages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedCitations {
+    /// The text with invalid citation numbers removed.
+    pub text: String,
+    /// Valid passage numbers in order of first citation, without repeats.
+    pub valid: Vec<u32>,
+    /// Invalid numbers in order of appearance, without repeats.
+    pub invalid: Vec<u32>,
+}
+
+/// Checks every citation group of `text` against passages `1..=n_passages`.
+pub fn check_citations(text: &str, n_passages: u32) -> CheckedCitations {
+    let mut out = CheckedCitations {
+        text: String::with_capacity(text.len()),
+        valid: Vec::new(),
+        invalid: Vec::new(),
+    };
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.text.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after
+            .find(']')
+            .and_then(|close| parse_group(&after[..close]).map(|nums| (close, nums)))
+        {
+            Some((close, numbers)) => {
+                let kept: Vec<u32> = numbers.into_iter().filter(|&n| n >= 1 && n <= n_passages).collect();
+                for n in parse_group(&after[..close]).unwrap_or_default() {
+                    let list = if n >= 1 && n <= n_passages {
+                        &mut out.valid
+                    } else {
+                        &mut out.invalid
+                    };
+                    if !list.contains(&n) {
+                        list.push(n);
+                    }
+                }
+                if kept.is_empty() {
+                    // Drop the whole group, and the space before it.
+                    while out.text.ends_with(' ') {
+                        out.text.pop();
+                    }
+                } else {
+                    let list: Vec<String> = kept.iter().map(u32::to_string).collect();
+                    out.text.push('[');
+                    out.text.push_str(&list.join(", "));
+                    out.text.push(']');
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.text.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.text.push_str(rest);
+    out
+}
+
+/// Parses the inside of a bracket group as citation numbers: `1`, `1, 2`, `2-4`. `None` if it is not one.
+fn parse_group(inner: &str) -> Option<Vec<u32>> {
+    let inner = inner.trim();
+    if inner.is_empty() || inner.len() > 32 {
+        return None;
+    }
+    let mut numbers = Vec::new();
+    for part in inner.split(',') {
+        let part = part.trim();
+        let part = part
+            .strip_prefix("Passage ")
+            .or_else(|| part.strip_prefix("passage "))
+            .unwrap_or(part);
+        if let Some((a, b)) = part.split_once(['-', '–']) {
+            let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+            if b < a || b - a > 20 {
+                return None;
+            }
+            numbers.extend(a..=b);
+        } else {
+            numbers.push(part.parse().ok()?);
+        }
+    }
+    Some(numbers)
+}
+
+/// Filters streamed text so that invalid citations never reach the reader: text after an unclosed `[` is
+/// held back until the group closes or proves not to be a citation.
+#[derive(Debug)]
+pub struct CitationStream {
+    n_passages: u32,
+    pending: String,
+}
+
+impl CitationStream {
+    /// A filter for answers over `n_passages` passages.
+    pub fn new(n_passages: u32) -> CitationStream {
+        CitationStream {
+            n_passages,
+            pending: String::new(),
+        }
+    }
+
+    /// Takes the next piece of generated text and returns what can be shown now.
+    pub fn push(&mut self, piece: &str) -> String {
+        let mut shown = String::new();
+        for c in piece.chars() {
+            if !self.pending.contains('[') {
+                // Spaces are held too: a dropped citation takes the space before it along.
+                if c == ' ' || c == '[' {
+                    self.pending.push(c);
+                } else {
+                    shown.push_str(&std::mem::take(&mut self.pending));
+                    shown.push(c);
+                }
+                continue;
+            }
+            self.pending.push(c);
+            if c == ']' {
+                shown.push_str(&check_citations(&self.pending, self.n_passages).text);
+                self.pending.clear();
+            } else if !(c.is_ascii_digit() || " ,-–Passagep".contains(c)) || self.pending.len() > 40 {
+                shown.push_str(&std::mem::take(&mut self.pending));
+            }
+        }
+        shown
+    }
+
+    /// Returns whatever is still held back at the end of the stream.
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_invalid_and_non_citations() {
+        let checked = check_citations("Pressure is 12 bar [1]. Seals [2, 7] and [9]. See a[i] and [x].", 3);
+        assert_eq!(checked.text, "Pressure is 12 bar [1]. Seals [2] and. See a[i] and [x].");
+        assert_eq!(checked.valid, vec![1, 2]);
+        assert_eq!(checked.invalid, vec![7, 9]);
+    }
+
+    #[test]
+    fn ranges_repeats_and_unclosed() {
+        let checked = check_citations("A [1-3][2] b [0] c [2", 2);
+        assert_eq!(checked.text, "A [1, 2][2] b c [2");
+        assert_eq!(checked.valid, vec![1, 2]);
+        assert_eq!(checked.invalid, vec![3, 0]);
+        assert_eq!(check_citations("no citations", 2).valid, Vec::<u32>::new());
+        assert_eq!(check_citations("[Passage 2]", 2).valid, vec![2]);
+    }
+
+    #[test]
+    fn stream_filter_matches_the_batch_check() {
+        let text = "It is 12 bar [1] and 3 [4]; arrays a[i] stay [2].";
+        for chunk_len in 1..6 {
+            let mut stream = CitationStream::new(2);
+            let mut shown = String::new();
+            let chars: Vec<char> = text.chars().collect();
+            for piece in chars.chunks(chunk_len) {
+                shown.push_str(&stream.push(&piece.iter().collect::<String>()));
+            }
+            shown.push_str(&stream.finish());
+            assert_eq!(shown, check_citations(text, 2).text, "pieces of {chunk_len}");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Command-line arguments, and the only place where flags and `RAG_*` variables override the config file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use rag::config::{DeviceChoice, EmbedBackend, RetrieveMode};
+use rag::Config;
+
+/// rag: ask questions about your documents, answered offline by a local model, with citations.
+#[derive(Debug, Parser)]
+#[command(name = "rag", version, about, long_about = None)]
+pub(crate) struct Args {
+    /// Config file (TOML); default: ./rag.toml when present.
+    #[arg(long, global = true, env = "RAG_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Index directory (default ./.rag).
+    #[arg(long, global = true, env = "RAG_INDEX")]
+    pub(crate) index: Option<PathBuf>,
+    /// Threads for embedding and generation (default: physical cores).
+    #[arg(long, global = true, env = "RAG_THREADS")]
+    pub(crate) threads: Option<usize>,
+    /// Model cache directory (default: $XDG_CACHE_HOME/rag/models).
+    #[arg(long, global = true, env = "RAG_CACHE_DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Embedding model directory (BERT family: model.safetensors, config.json, tokenizer.json).
+    #[arg(long, global = true, env = "RAG_EMBED_MODEL")]
+    pub(crate) embed_model: Option<PathBuf>,
+    /// Embedding runtime.
+    #[arg(long, global = true, value_enum, env = "RAG_EMBED_BACKEND")]
+    pub(crate) embed_backend: Option<BackendArg>,
+    /// Generator GGUF file (llama or qwen2 family).
+    #[arg(long, global = true, env = "RAG_LLM")]
+    pub(crate) llm: Option<PathBuf>,
+    /// Device for candle models.
+    #[arg(long, global = true, value_enum, env = "RAG_DEVICE")]
+    pub(crate) device: Option<DeviceArg>,
+    /// Less output: no progress bars.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Index files and folders (only what changed since the last run).
+    Ingest {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a question from the indexed documents, with citations.
+    Ask {
+        /// The question.
+        question: String,
+        /// Chunks to retrieve.
+        #[arg(short, long)]
+        k: Option<usize>,
+        /// Retrieval mode.
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Print one JSON object (answer, citations, timings) instead of streaming text.
+        #[arg(long)]
+        json: bool,
+        /// Most tokens to generate.
+        #[arg(long)]
+        max_tokens: Option<usize>,
+    },
+    /// Show the best-matching chunks, without generating an answer.
+    Search {
+        /// The query.
+        query: String,
+        /// How many results.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        /// Retrieval mode.
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the index holds.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage models.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsCommand {
+    /// Fetch and verify the configured models now (they are otherwise fetched on first use).
+    Pull,
+    /// List known models and whether they are cached.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum BackendArg {
+    Auto,
+    Onnx,
+    Candle,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ModeArg {
+    Hybrid,
+    Dense,
+    Bm25,
+}
+
+impl From<ModeArg> for RetrieveMode {
+    fn from(mode: ModeArg) -> RetrieveMode {
+        match mode {
+            ModeArg::Hybrid => RetrieveMode::Hybrid,
+            ModeArg::Dense => RetrieveMode::Dense,
+            ModeArg::Bm25 => RetrieveMode::Bm25,
+        }
+    }
+}
+
+impl Args {
+    /// Reads the config file (if any) and applies the flags on top.
+    pub(crate) fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path).with_context(|| format!("reading config {}", path.display()))?,
+            None if PathBuf::from("rag.toml").is_file() => {
+                Config::load("rag.toml".as_ref()).context("reading config ./rag.toml")?
+            }
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.index {
+            config.index = rag::config::IndexConfig::Embedded { dir: dir.clone() };
+        }
+        if let Some(threads) = self.threads {
+            config.embed.threads = Some(threads);
+            config.generate.threads = Some(threads);
+        }
+        if let Some(dir) = &self.cache_dir {
+            config.models.cache_dir = Some(dir.clone());
+        }
+        if let Some(dir) = &self.embed_model {
+            config.embed.model = Some(dir.clone());
+        }
+        if let Some(backend) = self.embed_backend {
+            config.embed.backend = match backend {
+                BackendArg::Auto => EmbedBackend::Auto,
+                BackendArg::Onnx => EmbedBackend::Onnx,
+                BackendArg::Candle => EmbedBackend::Candle,
+            };
+        }
+        if let Some(path) = &self.llm {
+            config.generate.model = Some(path.clone());
+        }
+        if let Some(device) = self.device {
+            let device = match device {
+                DeviceArg::Auto => DeviceChoice::Auto,
+                DeviceArg::Cpu => DeviceChoice::Cpu,
+                DeviceArg::Cuda => DeviceChoice::Cuda,
+                DeviceArg::Metal => DeviceChoice::Metal,
+            };
+            config.embed.device = device;
+            config.generate.device = device;
+        }
+        if let Command::Ask {
+            max_tokens: Some(n), ..
+        } = &self.command
+        {
+            config.generate.max_new_tokens = *n;
+        }
+        Ok(config)
+    }
+}

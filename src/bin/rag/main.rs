@@ -1,0 +1,133 @@
+//! The `rag` command: a thin layer over the `rag` library. Parses arguments, prints, picks exit codes.
+//!
+//! Exit codes: 0 success; 1 partial (`ingest` indexed the good files but some failed); 2 error;
+//! 130 interrupted.
+
+mod args;
+mod render;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use rag::{Engine, Flow, SearchOptions};
+
+use args::{Args, Command, ModelsCommand};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let args = Args::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                eprintln!("rag: interrupted");
+                return ExitCode::from(130);
+            }
+            eprintln!("rag: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Panics inside PDF extraction are caught and reported as errors for that file; keep them off the terminal.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !rag::connectors::in_pdf_extraction() {
+            default(info);
+        }
+    }));
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = args.load_config()?;
+    let mut engine = Engine::from_config(config).context("building the engine")?;
+    engine.set_progress(Arc::new(render::TermProgress::new(args.quiet)));
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    match &args.command {
+        Command::Ingest { paths, json } => {
+            let report = engine.ingest(paths)?;
+            Ok(render::ingest_report(&report, *json))
+        }
+        Command::Search { query, k, mode, json } => {
+            let options = SearchOptions {
+                k: Some(*k),
+                mode: mode.map(Into::into),
+                filter: None,
+            };
+            let results = engine.search(query, &options)?;
+            render::search_results(&results, *json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask {
+            question,
+            k,
+            mode,
+            json,
+            ..
+        } => {
+            let options = SearchOptions {
+                k: *k,
+                mode: mode.map(Into::into),
+                filter: None,
+            };
+            let json = *json;
+            let mut stdout = std::io::stdout();
+            let answer = engine.ask(question, &options, &mut |piece| {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    return Flow::Stop;
+                }
+                if !json {
+                    let _ = stdout.write_all(piece.as_bytes());
+                    let _ = stdout.flush();
+                }
+                Flow::Continue
+            })?;
+            if json {
+                render::answer_json(&answer);
+            } else {
+                render::answer_sources(&answer);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let status = engine.status()?;
+            render::status(&status, *json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { command } => match command {
+            ModelsCommand::Pull => {
+                for (name, path) in engine.pull_models()? {
+                    println!("{name}: {}", path.display());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelsCommand::List => {
+                for spec in rag::models::KNOWN {
+                    let state = match engine.models().cached(spec) {
+                        Some(dir) => format!("cached at {}", dir.display()),
+                        None => "not cached".to_owned(),
+                    };
+                    println!("{:28} {}  [{}]", spec.name, spec.description, state);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}

@@ -1,0 +1,289 @@
+//! Everything the CLI prints: progress bars, reports, answers, and their `--json` forms.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rag::retrieve::Passage;
+use rag::{Answer, IndexStatus, IngestReport, SearchResult};
+use serde_json::{json, Value};
+
+/// Exit status of a run where some files failed.
+pub(crate) const EXIT_PARTIAL: u8 = 1;
+
+/// Draws progress as a bar on a terminal, as plain lines otherwise, or not at all with `--quiet`.
+pub(crate) struct TermProgress {
+    bar: Mutex<Option<ProgressBar>>,
+    quiet: bool,
+    tty: bool,
+    label: Mutex<String>,
+}
+
+impl TermProgress {
+    pub(crate) fn new(quiet: bool) -> TermProgress {
+        TermProgress {
+            bar: Mutex::new(None),
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            label: Mutex::new(String::new()),
+        }
+    }
+}
+
+impl rag::Progress for TermProgress {
+    fn start(&self, label: &str, total: u64) {
+        if self.quiet {
+            return;
+        }
+        if let Ok(mut l) = self.label.lock() {
+            *l = label.to_owned();
+        }
+        if !self.tty {
+            eprintln!("rag: {label}...");
+            return;
+        }
+        let bar = ProgressBar::new(total);
+        let template = if label.starts_with("unpacking") {
+            "{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})"
+        } else {
+            "{msg} {bar:30} {pos}/{len} ({per_sec}, ETA {eta})"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_message(label.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(slot) = self.bar.lock() {
+            if let Some(bar) = slot.as_ref() {
+                bar.inc(n);
+            }
+        }
+    }
+
+    fn set_total(&self, total: u64) {
+        if let Ok(slot) = self.bar.lock() {
+            if let Some(bar) = slot.as_ref() {
+                bar.set_length(total);
+            }
+        }
+    }
+
+    fn note(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        match self.bar.lock().ok().as_ref().and_then(|slot| slot.as_ref()) {
+            Some(bar) => bar.println(format!("rag: {message}")),
+            None => eprintln!("rag: {message}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut slot) = self.bar.lock() {
+            if let Some(bar) = slot.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+/// Prints the ingest report and returns the exit code (0, or [`EXIT_PARTIAL`] when some file failed).
+pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
+    if json {
+        let value = json!({
+            "files": report.n_files,
+            "indexed": report.n_indexed,
+            "unchanged": report.n_unchanged,
+            "removed": report.n_removed,
+            "chunks": report.n_chunks,
+            "chunks_total": report.n_chunks_total,
+            "skipped": report.skipped.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
+            "failed": report.failures.iter().map(|f| json!({"path": f.path.display().to_string(), "reason": f.reason})).collect::<Vec<_>>(),
+            "warnings": report.warnings.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
+            "elapsed_s": report.elapsed.as_secs_f64(),
+            "embed_s": report.embed_time.as_secs_f64(),
+            "chunks_per_s": rate(report.n_chunks, report.elapsed),
+        });
+        println!("{value}");
+    } else {
+        for failure in &report.failures {
+            eprintln!("rag: failed: {}", failure.reason);
+        }
+        for (path, reason) in &report.warnings {
+            eprintln!("rag: warning: {}: {reason}", path.display());
+        }
+        for (path, reason) in &report.skipped {
+            eprintln!("rag: skipped: {}: {reason}", path.display());
+        }
+        println!(
+            "{} files: {} indexed, {} unchanged, {} removed, {} skipped, {} failed; {} chunks written ({} in index) in {:.1}s ({:.1} chunks/s)",
+            report.n_files,
+            report.n_indexed,
+            report.n_unchanged,
+            report.n_removed,
+            report.skipped.len(),
+            report.failures.len(),
+            report.n_chunks,
+            report.n_chunks_total,
+            report.elapsed.as_secs_f64(),
+            rate(report.n_chunks, report.elapsed),
+        );
+    }
+    if report.is_partial() {
+        ExitCode::from(EXIT_PARTIAL)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        n as f64 / d.as_secs_f64()
+    }
+}
+
+fn passage_json(p: &Passage) -> Value {
+    json!({
+        "n": p.n,
+        "path": p.source,
+        "kind": p.kind,
+        "pages": p.pages.map(|(a, b)| json!([a, b])),
+        "lines": p.lines.map(|(a, b)| json!([a, b])),
+        "section": p.section,
+        "location": p.describe(),
+        "score": p.score,
+        "similarity": p.similarity,
+        "text": p.text,
+    })
+}
+
+/// Prints what follows a streamed answer: the sources, and any removed citations.
+pub(crate) fn answer_sources(answer: &Answer) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out);
+    if !answer.invalid_citations.is_empty() {
+        let list: Vec<String> = answer.invalid_citations.iter().map(|n| format!("[{n}]")).collect();
+        eprintln!(
+            "rag: removed citations to passages that do not exist: {}",
+            list.join(" ")
+        );
+    }
+    if answer.refusal.is_some() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nSources{}:",
+        if answer.cited {
+            ""
+        } else {
+            " (passages given; none cited)"
+        }
+    );
+    for p in &answer.sources {
+        let _ = writeln!(out, "[{}] {}", p.n, p.describe());
+    }
+}
+
+/// Prints an answer as one JSON object.
+pub(crate) fn answer_json(answer: &Answer) {
+    let t = &answer.timings;
+    let value = json!({
+        "answer": answer.text,
+        "refused": answer.refusal.is_some(),
+        "refusal": answer.refusal.map(|r| match r {
+            rag::Refusal::NothingRetrieved => json!({"reason": "nothing retrieved"}),
+            rag::Refusal::NotRelevant { best_similarity, threshold } =>
+                json!({"reason": "not relevant", "best_similarity": best_similarity, "threshold": threshold}),
+        }),
+        "cited": answer.cited,
+        "citations": answer.sources.iter().map(passage_json).collect::<Vec<_>>(),
+        "invalid_citations": answer.invalid_citations,
+        "passages": answer.passages.iter().map(passage_json).collect::<Vec<_>>(),
+        "timings": {
+            "embed_ms": ms(t.embed),
+            "search_ms": ms(t.search),
+            "pack_ms": ms(t.pack),
+            "prefill_ms": ms(t.prefill),
+            "decode_ms": ms(t.decode),
+            "total_ms": ms(t.total),
+            "prompt_tokens": t.prompt_tokens,
+            "generated_tokens": t.generated_tokens,
+            "prefill_tokens_per_s": t.prefill_tokens_per_s(),
+            "decode_tokens_per_s": t.decode_tokens_per_s(),
+        },
+    });
+    println!("{value}");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Prints search results.
+pub(crate) fn search_results(results: &[SearchResult], json: bool) {
+    if json {
+        let value: Vec<Value> = results.iter().map(|r| passage_json(&r.passage)).collect();
+        println!("{}", Value::Array(value));
+        return;
+    }
+    for r in results {
+        let p = &r.passage;
+        let snippet: String = p.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let snippet: String = snippet.chars().take(160).collect();
+        println!(
+            "{}. [{:.4} sim {:.3}] {}\n   {snippet}",
+            p.n,
+            p.score,
+            p.similarity,
+            p.describe()
+        );
+    }
+}
+
+/// Prints the index status.
+pub(crate) fn status(status: &IndexStatus, json: bool) {
+    let m = &status.manifest;
+    if json {
+        let files: Vec<Value> = m
+            .files
+            .iter()
+            .map(|(k, f)| json!({"path": k, "chunks": f.n_chunks, "kind": f.kind, "sha256": f.hash, "ingested_at": f.ingested_at}))
+            .collect();
+        let value = json!({
+            "index": status.dir.display().to_string(),
+            "model": status.model_id,
+            "dim": status.dim,
+            "chunks": status.n_chunks,
+            "files": files,
+            "last_ingest": m.last_ingest(),
+            "size_bytes": status.size_bytes,
+        });
+        println!("{value}");
+        return;
+    }
+    println!("index: {}", status.dir.display());
+    println!("model: {} ({} dims)", status.model_id, status.dim);
+    println!(
+        "files: {}, chunks: {}, size: {:.1} MB",
+        m.files.len(),
+        status.n_chunks,
+        status.size_bytes as f64 / 1e6
+    );
+    if let Some(t) = m.last_ingest() {
+        println!("last ingest: {t} (unix time)");
+    }
+    for (key, f) in &m.files {
+        println!("  {key}  [{}] {} chunks", f.kind, f.n_chunks);
+    }
+}

@@ -1,0 +1,168 @@
+//! [`Chunk`] and [`Chunker`]: cutting a [`Document`] into pieces that fit the embedding model's window.
+//!
+//! Chunks are sized in the embedding model's own tokens (`text-splitter` with the model's `tokenizers`
+//! tokenizer), split at the largest semantic boundary that fits (markdown structure for markdown; paragraphs,
+//! sentences, words otherwise), and overlap by a configurable number of tokens. Every chunk keeps its
+//! [`Location`] in the source.
+
+use rag_connectors::{DocKind, Document, Location, LocationMap};
+use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+
+/// A piece of a document, small enough to embed whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// Position in its document (0-based).
+    pub idx: u32,
+    /// The chunk text, exactly as it appears in the document text.
+    pub text: String,
+    /// Where it came from.
+    pub location: Location,
+}
+
+/// Cuts documents into chunks. Cannot fail: a document always yields its chunks (possibly none).
+pub trait Chunker: Send + Sync {
+    /// The chunks of `doc`, in document order.
+    fn chunk(&self, doc: &Document) -> Vec<Chunk>;
+}
+
+/// The default chunker: token-sized, structure-aware, overlapping.
+pub struct TokenChunker {
+    text: TextSplitter<Tokenizer>,
+    markdown: MarkdownSplitter<Tokenizer>,
+}
+
+impl std::fmt::Debug for TokenChunker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenChunker")
+    }
+}
+
+impl TokenChunker {
+    /// A chunker counting with `tokenizer` (truncation and padding are switched off here, since a truncating
+    /// tokenizer would under-count long chunks), at most `max_tokens` tokens per chunk, `overlap` shared.
+    pub fn new(mut tokenizer: Tokenizer, max_tokens: usize, overlap: usize) -> Result<TokenChunker> {
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| Error::Config(format!("tokenizer: {e}")))?;
+        tokenizer.with_padding(None);
+        let max_tokens = max_tokens.max(8);
+        let config = || {
+            ChunkConfig::new(max_tokens)
+                .with_sizer(tokenizer.clone())
+                .with_overlap(overlap.min(max_tokens / 2))
+                .map_err(|e| Error::Config(format!("chunking: {e}")))
+        };
+        Ok(TokenChunker {
+            text: TextSplitter::new(config()?),
+            markdown: MarkdownSplitter::new(config()?),
+        })
+    }
+}
+
+impl Chunker for TokenChunker {
+    fn chunk(&self, doc: &Document) -> Vec<Chunk> {
+        // Pages are hard boundaries: a chunk never spans two pages, so a citation names one page.
+        let sections: Vec<(usize, &str)> = match &doc.map {
+            LocationMap::Pages(starts) => starts
+                .iter()
+                .enumerate()
+                .map(|(i, &start)| {
+                    let end = starts.get(i + 1).copied().unwrap_or(doc.text.len());
+                    (start, &doc.text[start..end])
+                })
+                .collect(),
+            _ => vec![(0, doc.text.as_str())],
+        };
+        let mut pieces: Vec<(usize, &str)> = Vec::new();
+        for (base, text) in sections {
+            match doc.kind {
+                DocKind::Markdown => pieces.extend(self.markdown.chunk_indices(text).map(|(o, t)| (base + o, t))),
+                _ => pieces.extend(self.text.chunk_indices(text).map(|(o, t)| (base + o, t))),
+            }
+        }
+        pieces
+            .into_iter()
+            .filter(|(_, text)| !text.trim().is_empty())
+            .enumerate()
+            .map(|(idx, (offset, text))| Chunk {
+                idx: idx as u32,
+                text: text.to_owned(),
+                location: doc.locate(offset..offset + text.len()),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::Whitespace;
+
+    /// A whitespace word-level tokenizer: one token per word or punctuation run, so sizes are easy to check.
+    pub(crate) fn word_tokenizer() -> Tokenizer {
+        let model = WordLevel::builder()
+            .vocab([("[UNK]".to_owned(), 0)].into_iter().collect())
+            .unk_token("[UNK]".to_owned())
+            .build()
+            .unwrap();
+        let mut tokenizer = Tokenizer::new(model);
+        tokenizer.with_pre_tokenizer(Some(Whitespace {}));
+        tokenizer
+    }
+
+    #[test]
+    fn chunks_fit_and_map_to_lines() {
+        let text: String = (1..=40).map(|i| format!("line {i} has five words.\n")).collect();
+        let doc = Document::new(DocKind::Text, text, LocationMap::Lines);
+        let chunker = TokenChunker::new(word_tokenizer(), 30, 6).unwrap();
+        let chunks = chunker.chunk(&doc);
+        assert!(chunks.len() > 5);
+        for (i, chunk) in chunks.iter().enumerate() {
+            assert_eq!(chunk.idx as usize, i);
+            assert!(chunk.text.split_whitespace().count() <= 30, "{:?}", chunk.text);
+            assert_eq!(
+                &doc.text[chunk.location.byte_start..chunk.location.byte_end],
+                chunk.text
+            );
+        }
+        assert_eq!(chunks[0].location.lines.map(|l| l.0), Some(1));
+        let last = chunks.last().unwrap();
+        assert_eq!(last.location.lines.map(|l| l.1), Some(40));
+        // Consecutive chunks overlap.
+        assert!(chunks[1].location.byte_start < chunks[0].location.byte_end);
+    }
+
+    #[test]
+    fn markdown_splits_at_headings() {
+        let text = "# A\n\nalpha alpha alpha alpha\n\n# B\n\nbeta beta beta beta\n".to_owned();
+        let doc = Document::new(DocKind::Markdown, text, LocationMap::Lines);
+        let chunks = TokenChunker::new(word_tokenizer(), 8, 0).unwrap().chunk(&doc);
+        assert_eq!(chunks.len(), 2, "{chunks:?}");
+        assert!(chunks[1].text.starts_with("# B"));
+        assert_eq!(chunks[1].location.lines, Some((5, 7)));
+    }
+
+    #[test]
+    fn chunks_never_span_pages() {
+        let text = "one two three\n\nfour five six".to_owned();
+        let doc = Document::new(DocKind::Pdf, text, LocationMap::Pages(vec![0, 15]));
+        let chunks = TokenChunker::new(word_tokenizer(), 50, 0).unwrap().chunk(&doc);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].location.pages, Some((1, 1)));
+        assert_eq!(chunks[1].location.pages, Some((2, 2)));
+        assert_eq!(chunks[1].text, "four five six");
+    }
+
+    #[test]
+    fn whitespace_only_documents_give_no_chunks() {
+        let doc = Document::new(DocKind::Text, "   \n\n ".into(), LocationMap::Lines);
+        assert!(TokenChunker::new(word_tokenizer(), 10, 2)
+            .unwrap()
+            .chunk(&doc)
+            .is_empty());
+    }
+}

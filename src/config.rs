@@ -1,0 +1,291 @@
+//! Typed configuration: `rag.toml` parsed into plain data with documented defaults.
+//!
+//! The CLI applies flags and `RAG_*` environment variables on top (in `src/bin/rag/args.rs`, and only there);
+//! [`crate::Engine::from_config`] is the only place that turns this data into backends.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The whole configuration. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where chunks are stored.
+    pub index: IndexConfig,
+    /// Where models are cached and fetched from.
+    pub models: ModelsConfig,
+    /// How documents are cut into chunks.
+    pub chunk: ChunkConfig,
+    /// Which embedding model and backend.
+    pub embed: EmbedConfig,
+    /// How chunks are retrieved for a question.
+    pub retrieve: RetrieveConfig,
+    /// Which generator and how it samples.
+    pub generate: GenerateConfig,
+}
+
+/// The vector index backend.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "backend", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IndexConfig {
+    /// In-process Qdrant (qdrant-edge) on a local directory (the default, `./.rag`).
+    Embedded {
+        /// The index directory.
+        #[serde(default = "default_index_dir")]
+        dir: PathBuf,
+    },
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig::Embedded {
+            dir: default_index_dir(),
+        }
+    }
+}
+
+fn default_index_dir() -> PathBuf {
+    PathBuf::from(".rag")
+}
+
+/// Model cache and fetching.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Cache directory (default: `$XDG_CACHE_HOME/rag/models`).
+    pub cache_dir: Option<PathBuf>,
+    /// The Python interpreter whose pip fetches packaged models (default `python3`).
+    pub python: String,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            cache_dir: None,
+            python: "python3".into(),
+        }
+    }
+}
+
+/// Chunking.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChunkConfig {
+    /// Largest chunk, in the embedding model's tokens, special tokens excluded (default 200; clamped to the
+    /// model's window minus its special tokens, 254 for MiniLM).
+    pub max_tokens: usize,
+    /// Tokens shared by consecutive chunks (default 32).
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkConfig {
+    fn default() -> Self {
+        ChunkConfig {
+            max_tokens: 200,
+            overlap_tokens: 32,
+        }
+    }
+}
+
+/// The embedding model.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Which runtime computes embeddings (default `onnx` where ONNX Runtime is available, else `candle`).
+    pub backend: EmbedBackend,
+    /// A directory holding a BERT-family model (`model.safetensors`, `config.json`, `tokenizer.json`); default:
+    /// the packaged all-MiniLM-L6-v2.
+    pub model: Option<PathBuf>,
+    /// Texts per batch (default 32).
+    pub batch_size: usize,
+    /// Threads for the embedder (default: physical cores).
+    pub threads: Option<usize>,
+    /// Device for the candle backend (default `auto`).
+    pub device: DeviceChoice,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            backend: EmbedBackend::Auto,
+            model: None,
+            batch_size: 32,
+            threads: None,
+            device: DeviceChoice::Auto,
+        }
+    }
+}
+
+/// Embedding runtimes.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedBackend {
+    /// ONNX Runtime on CPU when this platform has the packaged runtime, else candle.
+    Auto,
+    /// fastembed on ONNX Runtime (int8 MiniLM): the fastest on CPU.
+    Onnx,
+    /// candle BERT on the safetensors weights: exact fp32, and the path to CUDA/Metal.
+    Candle,
+}
+
+/// Where candle runs.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    /// A GPU if the binary was built with one and it is present, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA device (needs the `cuda` feature).
+    Cuda,
+    /// The Metal device (needs the `metal` feature).
+    Metal,
+}
+
+/// Retrieval.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrieveConfig {
+    /// Which retrievers (default `hybrid`: dense + BM25 fused with RRF).
+    pub mode: RetrieveMode,
+    /// Chunks retrieved per question (default 5).
+    pub k: usize,
+    /// Candidates each retriever contributes before fusion (default 50).
+    pub candidates: usize,
+    /// The RRF constant (default 60, as in Cormack et al. 2009).
+    pub rrf_k: usize,
+    /// Below this cosine similarity of the best chunk, `ask` answers that the documents do not contain the
+    /// answer, without calling the generator (default 0.3).
+    pub min_similarity: f32,
+    /// `ask` gives the generator only chunks at least this fraction as similar to the question as the best
+    /// chunk (default 0.6): small models answer better from less, more relevant text.
+    pub min_relative_similarity: f32,
+}
+
+impl Default for RetrieveConfig {
+    fn default() -> Self {
+        RetrieveConfig {
+            mode: RetrieveMode::Hybrid,
+            k: 5,
+            candidates: 50,
+            rrf_k: 60,
+            min_similarity: 0.3,
+            min_relative_similarity: 0.6,
+        }
+    }
+}
+
+/// Retrieval modes.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrieveMode {
+    /// Dense and BM25, fused with reciprocal-rank fusion.
+    Hybrid,
+    /// Dense kNN only.
+    Dense,
+    /// BM25 only.
+    Bm25,
+}
+
+/// Generation.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerateConfig {
+    /// A GGUF file (llama or qwen2 family); default: the packaged SmolLM2-135M-Instruct.
+    pub model: Option<PathBuf>,
+    /// Most tokens generated per answer (default 256).
+    pub max_new_tokens: usize,
+    /// Sampling temperature; 0 is greedy and reproducible (default 0).
+    pub temperature: f64,
+    /// Seed for sampling when temperature > 0 (default 42).
+    pub seed: u64,
+    /// Context window used for prompt + answer, in generator tokens (default 2048; never more than the model's).
+    pub context_tokens: usize,
+    /// Threads for the generator (default: physical cores).
+    pub threads: Option<usize>,
+    /// Requantize tensors whose type has only scalar CPU kernels in candle (Q4_1, Q5_0, ...) to Q8_0 once, and
+    /// cache the result (default true).
+    pub requantize: bool,
+    /// Device (default `auto`).
+    pub device: DeviceChoice,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        GenerateConfig {
+            model: None,
+            max_new_tokens: 256,
+            temperature: 0.0,
+            seed: 42,
+            context_tokens: 2048,
+            threads: None,
+            requantize: true,
+            device: DeviceChoice::Auto,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The index directory.
+    pub fn index_dir(&self) -> &Path {
+        match &self.index {
+            IndexConfig::Embedded { dir } => dir,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+        assert_eq!(Config::default().index_dir(), Path::new(".rag"));
+    }
+
+    #[test]
+    fn sections_parse_into_types() {
+        let config = Config::from_toml(
+            r#"
+            [index]
+            backend = "embedded"
+            dir = "/tmp/idx"
+            [embed]
+            backend = "candle"
+            [retrieve]
+            mode = "bm25"
+            k = 3
+            [generate]
+            temperature = 0.7
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.index_dir(), Path::new("/tmp/idx"));
+        assert_eq!(config.embed.backend, EmbedBackend::Candle);
+        assert_eq!(config.retrieve.mode, RetrieveMode::Bm25);
+        assert_eq!(config.retrieve.k, 3);
+        assert_eq!(config.retrieve.candidates, 50);
+        assert_eq!(config.generate.temperature, 0.7);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(Config::from_toml("[chunk]\nmax_tokns = 3").is_err());
+        assert!(Config::from_toml("[retrieve]\nmode = \"fuzzy\"").is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! Device selection for candle backends, and the CPU thread pool.
+
+use candle_core::Device;
+
+use crate::config::DeviceChoice;
+use crate::error::{Error, Result};
+
+/// Resolves a [`DeviceChoice`]: `auto` takes a GPU when this binary was built with one and it is present.
+pub fn select(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda => {
+            if !candle_core::utils::cuda_is_available() {
+                return Err(Error::Config(
+                    "--device cuda: this rag was built without the `cuda` feature (cargo build --features cuda)".into(),
+                ));
+            }
+            Device::new_cuda(0).map_err(|e| Error::Config(format!("cuda device 0: {e}")))
+        }
+        DeviceChoice::Metal => {
+            if !candle_core::utils::metal_is_available() {
+                return Err(Error::Config(
+                    "--device metal: this rag was built without the `metal` feature (cargo build --features metal)"
+                        .into(),
+                ));
+            }
+            Device::new_metal(0).map_err(|e| Error::Config(format!("metal device 0: {e}")))
+        }
+        DeviceChoice::Auto => {
+            if candle_core::utils::cuda_is_available() {
+                if let Ok(device) = Device::new_cuda(0) {
+                    return Ok(device);
+                }
+            }
+            if candle_core::utils::metal_is_available() {
+                if let Ok(device) = Device::new_metal(0) {
+                    return Ok(device);
+                }
+            }
+            Ok(Device::Cpu)
+        }
+    }
+}
+
+/// A short name of a device: `cpu`, `cuda:0`, `metal:0`.
+pub fn name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// Physical cores, the default thread count: hyper-threads share the SIMD units these kernels saturate.
+pub fn default_threads() -> usize {
+    num_cpus::get_physical().max(1)
+}
+
+/// Sizes the global rayon pool that candle's CPU kernels run on (first call wins; later calls are no-ops).
+pub(crate) fn configure_threads(threads: usize) {
+    // An error only means the pool was already built, by an earlier engine in this process.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build_global();
+}

@@ -1,0 +1,488 @@
+//! [`Engine`]: the library's front door. Built once from a [`Config`]; `ingest`, `search` and `ask` run the
+//! stages in data-flow order.
+//!
+//! `Engine::from_config` is the only place that turns configuration into backends. Models are loaded on first
+//! use, so `rag search` never loads the generator and `rag ingest` never loads it either.
+//! The API is synchronous (the work is CPU-bound); a tokio service calls it from `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, SearchMode, VectorIndex, FORMAT_VERSION};
+
+use crate::answer::{check_citations, Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
+use crate::chunk::{Chunker, TokenChunker};
+use crate::config::{Config, EmbedBackend, RetrieveMode};
+use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, MINILM_ID};
+use crate::error::{Error, Result};
+use crate::generate::{requantize_if_needed, Flow, GenerateOptions, Generator, GgufGenerator};
+use crate::ingest::{Ingest, IngestReport};
+use crate::manifest::Manifest;
+use crate::models::{self, ModelStore};
+use crate::progress::{NoProgress, Progress};
+use crate::retrieve::{self, Passage};
+use crate::{device, prompt};
+
+/// Per-call retrieval options (defaults come from the config).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchOptions {
+    /// How many hits; `None` for the configured `k`.
+    pub k: Option<usize>,
+    /// Which retrievers; `None` for the configured mode.
+    pub mode: Option<RetrieveMode>,
+    /// Restrict to these sources and kinds.
+    pub filter: Option<SearchFilter>,
+}
+
+/// One search result, ranked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    /// The passage (a single chunk).
+    pub passage: Passage,
+}
+
+/// What `rag status` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexStatus {
+    /// The index directory.
+    pub dir: PathBuf,
+    /// The embedding model the index was built with.
+    pub model_id: String,
+    /// Its dimension.
+    pub dim: usize,
+    /// Chunks stored.
+    pub n_chunks: usize,
+    /// Ingested files, by source key.
+    pub manifest: Manifest,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+}
+
+/// The retrieval-augmented generation engine.
+pub struct Engine {
+    config: Config,
+    models: ModelStore,
+    progress: Arc<dyn Progress>,
+    embedder: OnceLock<Arc<dyn Embedder>>,
+    chunker: OnceLock<Arc<dyn Chunker>>,
+    generator: OnceLock<Arc<dyn Generator>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds an engine from configuration. Cheap: models load on first use.
+    pub fn from_config(config: Config) -> Result<Engine> {
+        let threads = config
+            .generate
+            .threads
+            .or(config.embed.threads)
+            .unwrap_or_else(device::default_threads);
+        device::configure_threads(threads);
+        let cache_dir = config
+            .models
+            .cache_dir
+            .clone()
+            .unwrap_or_else(ModelStore::default_cache_dir);
+        let models = ModelStore::new(cache_dir, config.models.python.clone());
+        Ok(Engine {
+            config,
+            models,
+            progress: Arc::new(NoProgress),
+            embedder: OnceLock::new(),
+            chunker: OnceLock::new(),
+            generator: OnceLock::new(),
+        })
+    }
+
+    /// Builds an engine around given components instead of the configured models (tests, custom backends).
+    pub fn with_components(
+        config: Config,
+        embedder: Arc<dyn Embedder>,
+        chunker: Arc<dyn Chunker>,
+        generator: Option<Arc<dyn Generator>>,
+    ) -> Result<Engine> {
+        let engine = Engine::from_config(config)?;
+        let _ = engine.embedder.set(embedder);
+        let _ = engine.chunker.set(chunker);
+        if let Some(generator) = generator {
+            let _ = engine.generator.set(generator);
+        }
+        Ok(engine)
+    }
+
+    /// Reports progress of long operations (model downloads, ingest) to `progress`.
+    pub fn set_progress(&mut self, progress: Arc<dyn Progress>) {
+        self.progress = progress;
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The model store.
+    pub fn models(&self) -> &ModelStore {
+        &self.models
+    }
+
+    /// Fetches and verifies every model the configuration needs (and requantizes the generator), returning
+    /// what was provisioned and where.
+    pub fn pull_models(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut pulled = Vec::new();
+        if self.config.embed.model.is_none() {
+            pulled.push((
+                models::MINILM.name.to_owned(),
+                self.models.ensure(&models::MINILM, &*self.progress)?,
+            ));
+            if self.onnx_backend() {
+                for spec in [&models::MINILM_ONNX, &models::ONNXRUNTIME] {
+                    pulled.push((spec.name.to_owned(), self.models.ensure(spec, &*self.progress)?));
+                }
+            }
+        }
+        let gguf = self.generator_path()?;
+        pulled.push(("generator".to_owned(), gguf));
+        Ok(pulled)
+    }
+
+    /// The embedder, loaded on first use.
+    pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
+        if let Some(embedder) = self.embedder.get() {
+            return Ok(embedder.clone());
+        }
+        let embedder = self.build_embedder()?;
+        Ok(self.embedder.get_or_init(|| embedder).clone())
+    }
+
+    /// The generator, loaded on first use.
+    pub fn generator(&self) -> Result<Arc<dyn Generator>> {
+        if let Some(generator) = self.generator.get() {
+            return Ok(generator.clone());
+        }
+        let path = self.generator_path()?;
+        let device = device::select(self.config.generate.device)?;
+        let generator: Arc<dyn Generator> =
+            Arc::new(GgufGenerator::load(&path, device, self.config.generate.context_tokens)?);
+        Ok(self.generator.get_or_init(|| generator).clone())
+    }
+
+    fn chunker(&self) -> Result<Arc<dyn Chunker>> {
+        if let Some(chunker) = self.chunker.get() {
+            return Ok(chunker.clone());
+        }
+        let embedder = self.embedder()?;
+        let dir = self.embed_model_dir()?;
+        let tokenizer = crate::embed::load_chunk_tokenizer(&dir)?;
+        let max = self
+            .config
+            .chunk
+            .max_tokens
+            .min(embedder.max_tokens().saturating_sub(2));
+        let chunker: Arc<dyn Chunker> = Arc::new(TokenChunker::new(tokenizer, max, self.config.chunk.overlap_tokens)?);
+        Ok(self.chunker.get_or_init(|| chunker).clone())
+    }
+
+    fn onnx_backend(&self) -> bool {
+        match self.config.embed.backend {
+            EmbedBackend::Onnx => true,
+            EmbedBackend::Candle => false,
+            // The packaged ONNX Runtime is the Linux x86-64 build, and the packaged ONNX model is MiniLM.
+            EmbedBackend::Auto => {
+                cfg!(all(target_os = "linux", target_arch = "x86_64")) && self.config.embed.model.is_none()
+            }
+        }
+    }
+
+    fn embed_model_dir(&self) -> Result<PathBuf> {
+        match &self.config.embed.model {
+            Some(dir) => Ok(dir.clone()),
+            None => self.models.ensure(&models::MINILM, &*self.progress),
+        }
+    }
+
+    fn build_embedder(&self) -> Result<Arc<dyn Embedder>> {
+        let dir = self.embed_model_dir()?;
+        let model_id = match &self.config.embed.model {
+            None => MINILM_ID.to_owned(),
+            Some(dir) => crate::embed::model_id_of(dir),
+        };
+        let threads = self.config.embed.threads.unwrap_or_else(device::default_threads);
+        if self.onnx_backend() {
+            let onnx = if dir.join("model.onnx").is_file() {
+                dir.join("model.onnx")
+            } else if self.config.embed.model.is_none() {
+                self.models
+                    .ensure(&models::MINILM_ONNX, &*self.progress)?
+                    .join("model.onnx")
+            } else {
+                return Err(Error::Config(format!(
+                    "embed backend onnx: no model.onnx in {} (use backend = \"candle\" for safetensors)",
+                    dir.display()
+                )));
+            };
+            let runtime = self
+                .models
+                .ensure(&models::ONNXRUNTIME, &*self.progress)?
+                .join("libonnxruntime.so");
+            let embedder = OnnxEmbedder::load(&runtime, &onnx, &dir, model_id, threads, self.config.embed.batch_size)?;
+            Ok(Arc::new(embedder))
+        } else {
+            let device = device::select(self.config.embed.device)?;
+            Ok(Arc::new(BertEmbedder::load(&dir, model_id, device)?))
+        }
+    }
+
+    fn generator_path(&self) -> Result<PathBuf> {
+        let path = match &self.config.generate.model {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(Error::model(path.display().to_string(), "no such GGUF file"));
+                }
+                path.clone()
+            }
+            None => self
+                .models
+                .ensure(&models::SMOLLM2, &*self.progress)?
+                .join("model.gguf"),
+        };
+        if self.config.generate.requantize {
+            requantize_if_needed(&path, &self.models.cache_dir().join("requantized"), &*self.progress)
+        } else {
+            Ok(path)
+        }
+    }
+
+    fn index_meta(&self, embedder: &dyn Embedder) -> IndexMeta {
+        IndexMeta {
+            format_version: FORMAT_VERSION,
+            model_id: embedder.model_id().to_owned(),
+            dim: embedder.dim(),
+            bm25: Bm25Params::default(),
+        }
+    }
+
+    /// The index directory.
+    pub fn index_dir(&self) -> &Path {
+        self.config.index_dir()
+    }
+
+    /// Indexes the files under `paths` (files or directories), re-indexing only what changed.
+    pub fn ingest(&self, paths: &[PathBuf]) -> Result<IngestReport> {
+        let embedder = self.embedder()?;
+        let chunker = self.chunker()?;
+        let dir = self.index_dir();
+        let mut index = EmbeddedIndex::open_or_create(dir, &self.index_meta(&*embedder))?;
+        Ingest {
+            index: &mut index,
+            index_dir: dir,
+            embedder: &*embedder,
+            chunker: &*chunker,
+            batch_size: self.config.embed.batch_size,
+            progress: &*self.progress,
+        }
+        .run(paths)
+    }
+
+    /// Opens the index for reading, checking it against the embedder; an empty index is an error.
+    fn open_for_search(&self, embedder: &dyn Embedder) -> Result<EmbeddedIndex> {
+        let index = EmbeddedIndex::open_read(self.index_dir(), Some(&self.index_meta(embedder)))?;
+        if index.count()? == 0 {
+            return Err(Error::EmptyIndex {
+                path: self.index_dir().to_path_buf(),
+            });
+        }
+        Ok(index)
+    }
+
+    /// Retrieves the best chunks for `query`, each as its own passage, best first.
+    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
+        let embedder = self.embedder()?;
+        let index = self.open_for_search(&*embedder)?;
+        let (hits, _) = self.retrieve(&index, &*embedder, query, options)?;
+        Ok(hits
+            .iter()
+            .enumerate()
+            .map(|(i, hit)| {
+                let mut passage = retrieve::merge(std::slice::from_ref(hit)).remove(0);
+                passage.n = i as u32 + 1;
+                SearchResult { passage }
+            })
+            .collect())
+    }
+
+    fn retrieve(
+        &self,
+        index: &dyn VectorIndex,
+        embedder: &dyn Embedder,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<(Vec<rag_indexes::Hit>, Timings)> {
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let vector = embedder
+            .embed(&[query])?
+            .pop()
+            .ok_or_else(|| Error::Embed("embedder returned no vector".into()))?;
+        timings.embed = started.elapsed();
+        let started = Instant::now();
+        let retrieve = &self.config.retrieve;
+        let mode = match options.mode.unwrap_or(retrieve.mode) {
+            RetrieveMode::Hybrid => SearchMode::Hybrid,
+            RetrieveMode::Dense => SearchMode::Dense,
+            RetrieveMode::Bm25 => SearchMode::Sparse,
+        };
+        let hits = index.search(&Query {
+            vector: &vector,
+            text: query,
+            mode,
+            k: options.k.unwrap_or(retrieve.k),
+            candidates: retrieve.candidates,
+            rrf_k: retrieve.rrf_k,
+            filter: options.filter.clone(),
+        })?;
+        timings.search = started.elapsed();
+        Ok((hits, timings))
+    }
+
+    /// Answers `question` from the indexed documents, streaming the answer text to `on_text` as it is
+    /// generated (return [`Flow::Stop`] to cancel). Refuses without calling the model when nothing relevant is
+    /// retrieved.
+    pub fn ask(
+        &self,
+        question: &str,
+        options: &SearchOptions,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let embedder = self.embedder()?;
+        let index = self.open_for_search(&*embedder)?;
+        let (hits, mut timings) = self.retrieve(&index, &*embedder, question, options)?;
+        drop(index);
+        let threshold = self.config.retrieve.min_similarity;
+        let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
+        let refusal = if hits.is_empty() {
+            Some(Refusal::NothingRetrieved)
+        } else if best < threshold {
+            Some(Refusal::NotRelevant {
+                best_similarity: best,
+                threshold,
+            })
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            on_text(REFUSAL_TEXT);
+            timings.total = started.elapsed();
+            return Ok(Answer {
+                text: REFUSAL_TEXT.to_owned(),
+                sources: Vec::new(),
+                cited: false,
+                invalid_citations: Vec::new(),
+                passages: Vec::new(),
+                refusal: Some(refusal),
+                timings,
+            });
+        }
+
+        let pack_started = Instant::now();
+        let floor = best * self.config.retrieve.min_relative_similarity;
+        let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
+        let generator = self.generator()?;
+        let max_new = self.config.generate.max_new_tokens;
+        let empty = prompt::build(question, &[]);
+        let overhead = generator.prompt_tokens(&empty)?;
+        let budget = generator.context_tokens().saturating_sub(overhead + max_new);
+        let count = |p: &Passage| -> Result<usize> {
+            Ok(generator.count_tokens(&prompt::header(p))? + generator.count_tokens(&p.text)? + 3)
+        };
+        let passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
+        let prompt = prompt::build(question, &passages);
+        timings.pack = pack_started.elapsed();
+
+        let options = GenerateOptions {
+            max_new_tokens: max_new,
+            temperature: self.config.generate.temperature,
+            seed: self.config.generate.seed,
+            ..GenerateOptions::default()
+        };
+        let mut stream = CitationStream::new(passages.len() as u32);
+        let mut cancelled = false;
+        let generation = generator.generate(&prompt, &options, &mut |piece| {
+            let shown = stream.push(piece);
+            if !shown.is_empty() && on_text(&shown) == Flow::Stop {
+                cancelled = true;
+                return Flow::Stop;
+            }
+            Flow::Continue
+        })?;
+        let rest = stream.finish();
+        if !rest.is_empty() && !cancelled {
+            on_text(&rest);
+        }
+        if cancelled {
+            return Err(Error::Cancelled);
+        }
+        timings.prefill = generation.prefill;
+        timings.decode = generation.decode;
+        timings.prompt_tokens = generation.prompt_tokens;
+        timings.generated_tokens = generation.generated_tokens;
+        timings.total = started.elapsed();
+
+        let checked = check_citations(&generation.text, passages.len() as u32);
+        let cited = !checked.valid.is_empty();
+        let sources = if cited {
+            checked
+                .valid
+                .iter()
+                .filter_map(|n| passages.iter().find(|p| p.n == *n).cloned())
+                .collect()
+        } else {
+            passages.clone()
+        };
+        Ok(Answer {
+            text: checked.text.trim().to_owned(),
+            sources,
+            cited,
+            invalid_citations: checked.invalid,
+            passages,
+            refusal: None,
+            timings,
+        })
+    }
+
+    /// What the index holds.
+    pub fn status(&self) -> Result<IndexStatus> {
+        let dir = self.index_dir();
+        let index = EmbeddedIndex::open_read(dir, None)?;
+        let meta = index.meta().clone();
+        let n_chunks = index.count()?;
+        drop(index);
+        Ok(IndexStatus {
+            dir: dir.to_path_buf(),
+            model_id: meta.model_id,
+            dim: meta.dim,
+            n_chunks,
+            manifest: Manifest::load(dir)?,
+            size_bytes: dir_size(dir),
+        })
+    }
+}
+
+/// Total size of the files under `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}

@@ -1,0 +1,339 @@
+//! In-process generation with candle on a quantized GGUF model (llama and qwen2 families).
+//!
+//! candle 0.11's CPU kernels for Q4_1, Q5_0 and Q5_1 are scalar; [`requantize_if_needed`] rewrites such
+//! tensors once to Q8_0, which has SIMD kernels (measured 2.7x faster decode on SmolLM2), and caches the file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file::{self, Content};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::LogitsProcessor;
+use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use tokenizers::Tokenizer;
+
+use super::{ChatTemplate, Flow, GenerateOptions, Generation, Generator, StopReason};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::prompt::Prompt;
+
+/// Tokens of recent context the repeat penalty looks at.
+const REPEAT_LAST_N: usize = 64;
+
+enum Weights {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+}
+
+impl Weights {
+    fn forward(&mut self, input: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Weights::Llama(m) => m.forward(input, pos),
+            Weights::Qwen2(m) => m.forward(input, pos),
+        }
+    }
+
+    fn clear_kv_cache(&mut self) {
+        match self {
+            Weights::Llama(m) => m.clear_kv_cache(),
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+        }
+    }
+}
+
+/// A GGUF chat model running on candle.
+pub struct GgufGenerator {
+    weights: Mutex<Weights>,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    stop_ids: Vec<u32>,
+    device: Device,
+    context_tokens: usize,
+    model_id: String,
+    architecture: String,
+}
+
+impl GgufGenerator {
+    /// Loads the GGUF at `path` onto `device`, with a context window of at most `context_tokens`.
+    pub fn load(path: &Path, device: Device, context_tokens: usize) -> Result<GgufGenerator> {
+        let name = path.display().to_string();
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let content = Content::read(&mut file).map_err(|e| Error::model(&name, format!("not a GGUF file: {e}")))?;
+        let md = &content.metadata;
+        let text = |key: &str| md.get(key).and_then(|v| v.to_string().ok()).cloned();
+        let architecture = text("general.architecture").unwrap_or_default();
+        let model_id = text("general.name").unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| name.clone())
+        });
+        let trained = md
+            .get(&format!("{architecture}.context_length"))
+            .and_then(|v| v.to_u32().ok())
+            .map_or(2048, |v| v as usize);
+        let limit = match architecture.as_str() {
+            "llama" => trained.min(quantized_llama::MAX_SEQ_LEN),
+            _ => trained,
+        };
+        let tokenizer = super::tokenizer::from_gguf(&content).map_err(|e| Error::model(&name, e))?;
+        let template = ChatTemplate::detect(text("tokenizer.chat_template").as_deref());
+        let mut stop_ids: Vec<u32> = template
+            .stop_tokens()
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
+        if let Some(eos) = md.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
+            stop_ids.push(eos);
+        }
+        let weights = match architecture.as_str() {
+            "llama" => Weights::Llama(
+                quantized_llama::ModelWeights::from_gguf(content, &mut file, &device)
+                    .map_err(|e| Error::model(&name, e))?,
+            ),
+            "qwen2" => Weights::Qwen2(
+                quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &device)
+                    .map_err(|e| Error::model(&name, e))?,
+            ),
+            other => {
+                return Err(Error::model(
+                    &name,
+                    format!("architecture {other:?} is not supported (llama and qwen2 families are)"),
+                ))
+            }
+        };
+        Ok(GgufGenerator {
+            weights: Mutex::new(weights),
+            tokenizer,
+            template,
+            stop_ids,
+            device,
+            context_tokens: context_tokens.min(limit),
+            model_id,
+            architecture,
+        })
+    }
+
+    /// The tokenizer built from the GGUF metadata.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| Error::Generate(format!("tokenizer: {e}")))
+    }
+}
+
+impl Generator for GgufGenerator {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn context_tokens(&self) -> usize {
+        self.context_tokens
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self.encode(text)?.len())
+    }
+
+    fn prompt_tokens(&self, prompt: &Prompt) -> Result<usize> {
+        Ok(self.encode(&self.template.render(prompt))?.len())
+    }
+
+    fn describe(&self) -> String {
+        format!("candle GGUF {} ({:?})", self.architecture, self.device.location())
+    }
+
+    fn generate(
+        &self,
+        prompt: &Prompt,
+        options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Generation> {
+        let err = |e: candle_core::Error| Error::Generate(e.to_string());
+        let ids = self.encode(&self.template.render(prompt))?;
+        let max_new = options
+            .max_new_tokens
+            .min(self.context_tokens.saturating_sub(ids.len()));
+        if max_new == 0 {
+            return Err(Error::Generate(format!(
+                "prompt of {} tokens leaves no room in a context of {}",
+                ids.len(),
+                self.context_tokens
+            )));
+        }
+        let mut weights = self
+            .weights
+            .lock()
+            .map_err(|_| Error::Generate("model poisoned by an earlier panic".into()))?;
+        weights.clear_kv_cache();
+        let temperature = (options.temperature > 0.0).then_some(options.temperature);
+        let mut sampler = LogitsProcessor::new(options.seed, temperature, None);
+        let mut decoder = self.tokenizer.decode_stream(true);
+        let mut text = String::new();
+        let mut context = ids.clone();
+
+        let started = Instant::now();
+        let input = Tensor::new(ids.as_slice(), &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(err)?;
+        let mut logits = weights.forward(&input, 0).and_then(|l| l.squeeze(0)).map_err(err)?;
+        let mut prefill = None;
+        let mut generated = 0;
+        let mut stop = StopReason::Length;
+        while generated < max_new {
+            let penalized = if options.repeat_penalty != 1.0 {
+                let start = context.len().saturating_sub(REPEAT_LAST_N);
+                candle_transformers::utils::apply_repeat_penalty(&logits, options.repeat_penalty, &context[start..])
+                    .map_err(err)?
+            } else {
+                logits.clone()
+            };
+            let next = sampler.sample(&penalized).map_err(err)?;
+            if prefill.is_none() {
+                prefill = Some(started.elapsed());
+            }
+            if self.stop_ids.contains(&next) {
+                stop = StopReason::EndOfTurn;
+                break;
+            }
+            generated += 1;
+            context.push(next);
+            let answer = &context[ids.len()..];
+            if let Some(keep) = repeated_tail(answer, options.loop_window) {
+                // Drop the repeats; what was streamed of them is at most about one window.
+                let kept = &answer[..keep];
+                text = self
+                    .tokenizer
+                    .decode(kept, true)
+                    .map_err(|e| Error::Generate(format!("tokenizer: {e}")))?;
+                generated = kept.len();
+                stop = StopReason::Repetition;
+                break;
+            }
+            if let Some(piece) = decoder
+                .step(next)
+                .map_err(|e| Error::Generate(format!("tokenizer: {e}")))?
+            {
+                text.push_str(&piece);
+                if on_text(&piece) == Flow::Stop {
+                    stop = StopReason::Cancelled;
+                    break;
+                }
+            }
+            if generated == max_new {
+                break;
+            }
+            let input = Tensor::new(&[next], &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(err)?;
+            logits = weights
+                .forward(&input, ids.len() + generated - 1)
+                .and_then(|l| l.squeeze(0))
+                .map_err(err)?;
+        }
+        let prefill = prefill.unwrap_or_else(|| started.elapsed());
+        Ok(Generation {
+            text,
+            prompt_tokens: ids.len(),
+            generated_tokens: generated,
+            prefill,
+            decode: started.elapsed().saturating_sub(prefill),
+            stop,
+        })
+    }
+}
+
+/// If the last `window` tokens of `answer` already occurred earlier in it, how many tokens to keep: everything
+/// before the loop began plus one copy of the repeating unit.
+fn repeated_tail(answer: &[u32], window: usize) -> Option<usize> {
+    let len = answer.len();
+    if window == 0 || len < 2 * window {
+        return None;
+    }
+    let tail = &answer[len - window..];
+    let latest = (0..len - window).rev().find(|&p| &answer[p..p + window] == tail)?;
+    let period = len - window - latest;
+    let mut start = len - period;
+    while start > 0 && answer[start - 1] == answer[start - 1 + period] {
+        start -= 1;
+    }
+    Some(start + period)
+}
+
+/// Tensor types candle 0.11 runs with scalar CPU kernels only, and rewrites to Q8_0.
+fn is_slow(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+/// Returns a GGUF equivalent to `path` whose slow tensor types are rewritten to Q8_0, cached in `cache_dir`
+/// (returns `path` itself when nothing needs rewriting). Safe to call from concurrent processes: the result is
+/// written to a temporary file and renamed into place.
+pub fn requantize_if_needed(path: &Path, cache_dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let content = Content::read(&mut file).map_err(|e| Error::model(&name, format!("not a GGUF file: {e}")))?;
+    if !content.tensor_infos.values().any(|info| is_slow(info.ggml_dtype)) {
+        return Ok(path.to_path_buf());
+    }
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let target = cache_dir.join(format!("{stem}-{size}.q8_0.gguf"));
+    if target.is_file() {
+        return Ok(target);
+    }
+    std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+    progress.note(&format!(
+        "requantizing {} to Q8_0 once (candle has only scalar CPU kernels for its tensor types)",
+        path.display()
+    ));
+    let err = |e: candle_core::Error| Error::model(&name, format!("requantizing: {e}"));
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for tensor_name in names {
+        let tensor = content.tensor(&mut file, tensor_name, &Device::Cpu).map_err(err)?;
+        let tensor = if is_slow(tensor.dtype()) {
+            let dense = tensor.dequantize(&Device::Cpu).map_err(err)?;
+            QTensor::quantize(&dense, GgmlDType::Q8_0).map_err(err)?
+        } else {
+            tensor
+        };
+        tensors.push((tensor_name.as_str(), tensor));
+    }
+    let metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    let tmp = tempfile::NamedTempFile::new_in(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+    {
+        let mut out = std::io::BufWriter::new(tmp.as_file());
+        gguf_file::write(&mut out, &metadata, &tensor_refs).map_err(err)?;
+        std::io::Write::flush(&mut out).map_err(|e| Error::io(tmp.path(), e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_tails_are_found() {
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3], 3), Some(4));
+        assert_eq!(repeated_tail(&[9, 1, 2, 3, 4, 1, 2, 3], 3), Some(5));
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 7], 3), None);
+        assert_eq!(repeated_tail(&[1, 2, 1, 2], 0), None);
+        assert_eq!(repeated_tail(&[7, 7], 1), Some(1));
+        assert_eq!(repeated_tail(&[5, 6, 7, 7, 7, 7], 2), Some(3));
+    }
+}

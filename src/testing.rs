@@ -1,0 +1,110 @@
+//! Deterministic fakes for unit tests of pipeline logic: no model files, same output every run.
+//!
+//! They stand in for the real models only in tests of the engine's own logic (incremental ingest, citation
+//! checking, refusals); the integration tests in `tests/` run the real models.
+
+use crate::embed::{normalize, Embedder};
+use crate::error::Result;
+use crate::generate::{Flow, GenerateOptions, Generation, Generator, StopReason};
+use crate::prompt::Prompt;
+
+/// A hashed bag of words: texts sharing words get similar vectors.
+#[derive(Debug, Clone)]
+pub struct HashEmbedder {
+    /// The vector dimension.
+    pub dim: usize,
+}
+
+impl Embedder for HashEmbedder {
+    fn model_id(&self) -> &str {
+        "test:hash-bag-of-words"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn max_tokens(&self) -> usize {
+        256
+    }
+
+    fn describe(&self) -> String {
+        "hash embedder (test)".into()
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts
+            .iter()
+            .map(|text| {
+                let mut v = vec![0.0f32; self.dim];
+                for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                    let h = word.to_lowercase().bytes().fold(0xcbf29ce484222325u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+                    });
+                    v[(h % self.dim as u64) as usize] += 1.0;
+                }
+                normalize(&mut v);
+                v
+            })
+            .collect())
+    }
+}
+
+/// Answers with the first sentence of passage 1 and cites it, plus any extra text configured.
+#[derive(Debug, Clone, Default)]
+pub struct EchoGenerator {
+    /// Appended to every answer (for example an invalid citation, to test the checks).
+    pub suffix: String,
+}
+
+impl Generator for EchoGenerator {
+    fn model_id(&self) -> &str {
+        "test:echo"
+    }
+
+    fn context_tokens(&self) -> usize {
+        4096
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(text.split_whitespace().count())
+    }
+
+    fn prompt_tokens(&self, prompt: &Prompt) -> Result<usize> {
+        Ok(prompt.system.split_whitespace().count() + prompt.user.split_whitespace().count())
+    }
+
+    fn describe(&self) -> String {
+        "echo generator (test)".into()
+    }
+
+    fn generate(
+        &self,
+        prompt: &Prompt,
+        _options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Generation> {
+        let first = prompt
+            .user
+            .split("\n\n")
+            .find(|block| block.starts_with("[1]"))
+            .and_then(|block| block.lines().nth(1))
+            .unwrap_or("nothing");
+        let text = format!("{} [1]{}", first.trim(), self.suffix);
+        let mut stop = StopReason::EndOfTurn;
+        for word in text.split_inclusive(' ') {
+            if on_text(word) == Flow::Stop {
+                stop = StopReason::Cancelled;
+                break;
+            }
+        }
+        Ok(Generation {
+            generated_tokens: text.split_whitespace().count(),
+            text,
+            prompt_tokens: self.prompt_tokens(prompt)?,
+            prefill: std::time::Duration::ZERO,
+            decode: std::time::Duration::ZERO,
+            stop,
+        })
+    }
+}
