@@ -48,6 +48,8 @@ pub const REFUSAL_TEXT: &str = "The documents do not contain an answer to this q
 /// Time spent per stage of `ask`, and token counts.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Timings {
+    /// Opening the index.
+    pub open: Duration,
     /// Embedding the question.
     pub embed: Duration,
     /// Searching the index.

@@ -99,20 +99,8 @@ impl Chunker for TokenChunker {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use tokenizers::models::wordlevel::WordLevel;
-    use tokenizers::pre_tokenizers::whitespace::Whitespace;
 
-    /// A whitespace word-level tokenizer: one token per word or punctuation run, so sizes are easy to check.
-    pub(crate) fn word_tokenizer() -> Tokenizer {
-        let model = WordLevel::builder()
-            .vocab([("[UNK]".to_owned(), 0)].into_iter().collect())
-            .unk_token("[UNK]".to_owned())
-            .build()
-            .unwrap();
-        let mut tokenizer = Tokenizer::new(model);
-        tokenizer.with_pre_tokenizer(Some(Whitespace {}));
-        tokenizer
-    }
+    pub(crate) use crate::testing::word_tokenizer;
 
     #[test]
     fn chunks_fit_and_map_to_lines() {

@@ -363,8 +363,11 @@ impl Engine {
     ) -> Result<Answer> {
         let started = Instant::now();
         let embedder = self.embedder()?;
+        let opened = Instant::now();
         let index = self.open_for_search(&*embedder)?;
+        let open = opened.elapsed();
         let (hits, mut timings) = self.retrieve(&index, &*embedder, question, options)?;
+        timings.open = open;
         drop(index);
         let threshold = self.config.retrieve.min_similarity;
         let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);

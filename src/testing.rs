@@ -108,3 +108,19 @@ impl Generator for EchoGenerator {
         })
     }
 }
+
+/// A whitespace word-level tokenizer (every word is one token), for chunkers in tests.
+pub fn word_tokenizer() -> tokenizers::Tokenizer {
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::Whitespace;
+    let vocab = [("[UNK]".to_owned(), 0u32)].into_iter().collect();
+    // The builder only fails for a vocabulary without the unknown token, which this one has.
+    let model = WordLevel::builder()
+        .vocab(vocab)
+        .unk_token("[UNK]".to_owned())
+        .build()
+        .expect("a vocabulary holding its unknown token");
+    let mut tokenizer = tokenizers::Tokenizer::new(model);
+    tokenizer.with_pre_tokenizer(Some(Whitespace {}));
+    tokenizer
+}

@@ -211,6 +211,7 @@ pub(crate) fn answer_json(answer: &Answer) {
         "invalid_citations": answer.invalid_citations,
         "passages": answer.passages.iter().map(passage_json).collect::<Vec<_>>(),
         "timings": {
+            "open_ms": ms(t.open),
             "embed_ms": ms(t.embed),
             "search_ms": ms(t.search),
             "pack_ms": ms(t.pack),

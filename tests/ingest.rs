@@ -1,0 +1,72 @@
+//! Ingest on hostile input: every good file is indexed, every bad one is named with its reason, the exit
+//! status says "partial", and nothing panics.
+
+mod common;
+
+use common::{corpus, Sandbox};
+
+#[test]
+fn bad_files_are_reported_and_good_ones_indexed() {
+    let sandbox = Sandbox::new();
+    let docs = sandbox.path().join("mixed");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::copy(corpus().join("notes/ops.md"), docs.join("good.md")).unwrap();
+    let pdf = std::fs::read(corpus().join("manuals/pump.pdf")).unwrap();
+    // A PDF whose content streams and cross-reference table are cut off.
+    std::fs::write(docs.join("truncated.pdf"), &pdf[..pdf.len() / 3]).unwrap();
+    // A PDF whose page content stream is replaced by garbage of the same length.
+    let mut damaged = pdf.clone();
+    let start = find(&damaged, b"stream\n").unwrap() + 7;
+    for b in &mut damaged[start..start + 200] {
+        *b = b'\x8f';
+    }
+    std::fs::write(docs.join("damaged.pdf"), &damaged).unwrap();
+    // Binary data behind a text extension.
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(docs.join("binary.txt"), &binary).unwrap();
+    // Latin-1 text: not UTF-8, but decoded rather than dropped.
+    std::fs::write(docs.join("latin1.txt"), b"Le caf\xe9 de l'usine ouvre \xe0 7 heures.\n").unwrap();
+    std::fs::write(docs.join("empty.txt"), b"").unwrap();
+    std::os::unix::fs::symlink(".", docs.join("loop")).unwrap();
+
+    let run = sandbox.rag(&["ingest", docs.to_str().unwrap(), "--json"]).expect_code(1);
+    let report = run.json();
+    let failed: Vec<String> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].as_str().unwrap().to_owned())
+        .collect();
+    let reason_for = |name: &str| {
+        failed
+            .iter()
+            .find(|r| r.contains(name))
+            .unwrap_or_else(|| panic!("no failure for {name} in {failed:#?}"))
+            .clone()
+    };
+    assert!(reason_for("truncated.pdf").contains("PDF"), "{failed:#?}");
+    assert!(reason_for("binary.txt").contains("binary data"), "{failed:#?}");
+    assert!(reason_for("empty.txt").contains("empty file"), "{failed:#?}");
+    assert!(reason_for("loop").contains("loop"), "{failed:#?}");
+    // The damaged stream either fails clearly or yields the pages that survive; it never crashes the run.
+    let damaged_failed = failed.iter().any(|r| r.contains("damaged.pdf"));
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w["path"].as_str().unwrap().ends_with("latin1.txt")
+        && w["reason"].as_str().unwrap().contains("Windows-1252")), "{report:#}");
+    let expected_indexed = if damaged_failed { 2 } else { 3 };
+    assert_eq!(report["indexed"], expected_indexed, "{report:#}");
+
+    // The good files are searchable, the Latin-1 one with its accents intact.
+    let hits = sandbox.rag(&["search", "café de l'usine", "-k", "1", "--json"]).expect_code(0).json();
+    assert!(hits[0]["text"].as_str().unwrap().contains("café"), "{hits:#}");
+    let hits = sandbox.rag(&["search", "cooling tower fan", "-k", "1", "--json"]).expect_code(0).json();
+    assert!(hits[0]["path"].as_str().unwrap().ends_with("good.md"), "{hits:#}");
+
+    // The human-readable report names each bad file with its reason on stderr.
+    let run = sandbox.rag(&["ingest", docs.to_str().unwrap()]).expect_code(1);
+    assert!(run.stderr.contains("binary.txt: binary data in a text file"), "{}", run.stderr);
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,86 @@
+//! Pipeline logic with deterministic fakes (no models): citation checking, refusal, cancellation and
+//! incremental ingest through the real on-disk index.
+
+use std::sync::Arc;
+
+use rag::chunk::TokenChunker;
+use rag::testing::{word_tokenizer, EchoGenerator, HashEmbedder};
+use rag::{Config, Engine, Error, Flow, SearchOptions};
+
+fn engine(dir: &std::path::Path, suffix: &str, min_similarity: f32) -> Engine {
+    let mut config = Config::default();
+    config.index = rag::config::IndexConfig::Embedded { dir: dir.join("index") };
+    config.retrieve.min_similarity = min_similarity;
+    Engine::with_components(
+        config,
+        Arc::new(HashEmbedder { dim: 64 }),
+        Arc::new(TokenChunker::new(word_tokenizer(), 40, 5).unwrap()),
+        Some(Arc::new(EchoGenerator { suffix: suffix.into() })),
+    )
+    .unwrap()
+}
+
+fn corpus(dir: &std::path::Path) -> std::path::PathBuf {
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("pump.md"), "# Pump\n\nThe pump pressure limit is twelve bar.\n").unwrap();
+    std::fs::write(docs.join("fan.txt"), "The cooling fan is checked every four hours.\n").unwrap();
+    docs
+}
+
+#[test]
+fn invalid_citations_are_removed_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), " and more [9].", 0.1);
+    engine.ingest(&[corpus(dir.path())]).unwrap();
+    let mut streamed = String::new();
+    let answer = engine
+        .ask("pump pressure limit", &SearchOptions::default(), &mut |piece| {
+            streamed.push_str(piece);
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(answer.invalid_citations, vec![9]);
+    assert!(!answer.text.contains("[9]"), "{}", answer.text);
+    assert!(!streamed.contains("[9]"), "{streamed}");
+    assert!(answer.text.ends_with("[1] and more."), "{}", answer.text);
+    assert!(answer.cited);
+    assert_eq!(answer.sources.len(), 1);
+    assert!(answer.sources[0].source.ends_with("pump.md"));
+    assert_eq!(answer.sources[0].lines, Some((1, 3)));
+}
+
+#[test]
+fn low_similarity_is_refused_and_cancellation_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = engine(dir.path(), "", 0.99);
+    strict.ingest(&[corpus(dir.path())]).unwrap();
+    let answer = strict.ask("pump pressure limit", &SearchOptions::default(), &mut |_| Flow::Continue).unwrap();
+    assert!(matches!(answer.refusal, Some(rag::Refusal::NotRelevant { .. })), "{answer:?}");
+    drop(strict);
+
+    let lenient = engine(dir.path(), "", 0.1);
+    let result = lenient.ask("pump pressure limit", &SearchOptions::default(), &mut |_| Flow::Stop);
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+}
+
+#[test]
+fn reingest_skips_unchanged_and_replaces_changed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), "", 0.1);
+    let docs = corpus(dir.path());
+    let first = engine.ingest(std::slice::from_ref(&docs)).unwrap();
+    assert_eq!((first.n_indexed, first.n_chunks_total), (2, 2));
+    let again = engine.ingest(std::slice::from_ref(&docs)).unwrap();
+    assert_eq!((again.n_indexed, again.n_unchanged, again.n_chunks), (0, 2, 0));
+    // Same size and content but a new modification time: hashed, found unchanged, not re-embedded.
+    std::fs::write(docs.join("fan.txt"), "The cooling fan is checked every four hours.\n").unwrap();
+    let touched = engine.ingest(std::slice::from_ref(&docs)).unwrap();
+    assert_eq!((touched.n_indexed, touched.n_chunks), (0, 0));
+    let long: String = (0..30).map(|i| format!("Line {i} about the fan.\n")).collect();
+    std::fs::write(docs.join("fan.txt"), long).unwrap();
+    let changed = engine.ingest(std::slice::from_ref(&docs)).unwrap();
+    assert_eq!(changed.n_indexed, 1);
+    assert!(changed.n_chunks > 1);
+    assert_eq!(changed.n_chunks_total, 1 + changed.n_chunks);
+}
