@@ -54,6 +54,8 @@ pub struct Timings {
     pub embed: Duration,
     /// Searching the index.
     pub search: Duration,
+    /// Loading the generator (first use in this process only).
+    pub load: Duration,
     /// Merging and packing passages, building the prompt.
     pub pack: Duration,
     /// Prompt processing, up to the first generated token.

@@ -304,9 +304,32 @@ impl Engine {
 
     /// Retrieves the best chunks for `query`, each as its own passage, best first.
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
+        self.searcher()?.search(query, options)
+    }
+
+    /// Opens the index once for many searches (evaluation, services).
+    pub fn searcher(&self) -> Result<Searcher<'_>> {
         let embedder = self.embedder()?;
         let index = self.open_for_search(&*embedder)?;
-        let (hits, _) = self.retrieve(&index, &*embedder, query, options)?;
+        Ok(Searcher {
+            engine: self,
+            embedder,
+            index,
+        })
+    }
+}
+
+/// An open index and a loaded embedder, for repeated searches without reopening.
+pub struct Searcher<'a> {
+    engine: &'a Engine,
+    embedder: Arc<dyn Embedder>,
+    index: EmbeddedIndex,
+}
+
+impl Searcher<'_> {
+    /// Retrieves the best chunks for `query`, each as its own passage, best first.
+    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
+        let (hits, _) = self.engine.retrieve(&self.index, &*self.embedder, query, options)?;
         Ok(hits
             .iter()
             .enumerate()
@@ -317,7 +340,9 @@ impl Engine {
             })
             .collect())
     }
+}
 
+impl Engine {
     fn retrieve(
         &self,
         index: &dyn VectorIndex,
@@ -395,10 +420,12 @@ impl Engine {
             });
         }
 
+        let load_started = Instant::now();
+        let generator = self.generator()?;
+        timings.load = load_started.elapsed();
         let pack_started = Instant::now();
         let floor = best * self.config.retrieve.min_relative_similarity;
         let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
-        let generator = self.generator()?;
         let max_new = self.config.generate.max_new_tokens;
         let empty = prompt::build(question, &[]);
         let overhead = generator.prompt_tokens(&empty)?;

@@ -25,7 +25,7 @@ pub mod testing;
 
 pub use answer::{Answer, Refusal, Timings};
 pub use config::Config;
-pub use engine::{dir_size, Engine, IndexStatus, SearchOptions, SearchResult};
+pub use engine::{dir_size, Engine, IndexStatus, SearchOptions, SearchResult, Searcher};
 pub use error::{Error, Result};
 pub use generate::Flow;
 pub use ingest::{IngestFailure, IngestReport};

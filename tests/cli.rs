@@ -10,24 +10,39 @@ const PRESSURE: &str = "What is the maximum operating pressure of the pump?";
 fn ingest_search_and_ask_with_citations() {
     let sandbox = Sandbox::new();
     let corpus = corpus();
-    let report = sandbox.rag(&["ingest", corpus.to_str().unwrap(), "--json"]).expect_code(0).json();
+    let report = sandbox
+        .rag(&["ingest", corpus.to_str().unwrap(), "--json"])
+        .expect_code(0)
+        .json();
     assert_eq!(report["files"], 5);
     assert_eq!(report["indexed"], 5);
     assert!(report["chunks"].as_u64().unwrap() >= 8, "{report}");
     assert_eq!(report["failed"].as_array().unwrap().len(), 0);
 
     // Retrieval only: the specifications page of the PDF comes first.
-    let hits = sandbox.rag(&["search", "maximum operating pressure", "-k", "5", "--json"]).expect_code(0).json();
+    let hits = sandbox
+        .rag(&["search", "maximum operating pressure", "-k", "5", "--json"])
+        .expect_code(0)
+        .json();
     let first = &hits[0];
-    assert!(first["path"].as_str().unwrap().ends_with("manuals/pump.pdf"), "{hits:#}");
+    assert!(
+        first["path"].as_str().unwrap().ends_with("manuals/pump.pdf"),
+        "{hits:#}"
+    );
     assert_eq!(first["pages"], serde_json::json!([3, 3]));
     assert!(first["text"].as_str().unwrap().contains("12 bar"));
 
     // A markdown question lands on its line span, an HTML one on its section.
-    let hits = sandbox.rag(&["search", "cooling tower fan vibration", "-k", "1", "--json"]).expect_code(0).json();
+    let hits = sandbox
+        .rag(&["search", "cooling tower fan vibration", "-k", "1", "--json"])
+        .expect_code(0)
+        .json();
     assert!(hits[0]["path"].as_str().unwrap().ends_with("notes/ops.md"), "{hits:#}");
     assert!(hits[0]["lines"][0].as_u64().unwrap() >= 1);
-    let hits = sandbox.rag(&["search", "when does the controller water zone B", "-k", "1", "--json"]).expect_code(0).json();
+    let hits = sandbox
+        .rag(&["search", "when does the controller water zone B", "-k", "1", "--json"])
+        .expect_code(0)
+        .json();
     assert!(hits[0]["path"].as_str().unwrap().ends_with("guide.html"), "{hits:#}");
     assert!(hits[0]["section"].is_string());
 
@@ -36,8 +51,14 @@ fn ingest_search_and_ask_with_citations() {
     assert_eq!(answer["refused"], false);
     assert!(answer["answer"].as_str().unwrap().contains("12 bar"), "{answer:#}");
     let source = &answer["citations"][0];
-    assert!(source["path"].as_str().unwrap().ends_with("manuals/pump.pdf"), "{answer:#}");
-    assert_eq!(source["location"].as_str().unwrap(), format!("{}, page 3", source["path"].as_str().unwrap()));
+    assert!(
+        source["path"].as_str().unwrap().ends_with("manuals/pump.pdf"),
+        "{answer:#}"
+    );
+    assert_eq!(
+        source["location"].as_str().unwrap(),
+        format!("{}, page 3", source["path"].as_str().unwrap())
+    );
     let timings = &answer["timings"];
     for key in ["embed_ms", "search_ms", "prefill_ms", "decode_ms", "total_ms"] {
         assert!(timings[key].as_f64().unwrap() >= 0.0, "{key}: {timings}");
@@ -49,16 +70,26 @@ fn ingest_search_and_ask_with_citations() {
     let run = sandbox.rag(&["ask", PRESSURE]).expect_code(0);
     let (text, sources) = run.stdout.split_once("Sources").expect("a Sources section");
     assert!(text.contains("12 bar"), "{}", run.stdout);
-    assert!(sources.contains("[1] ") && sources.contains("manuals/pump.pdf, page 3"), "{}", run.stdout);
+    assert!(
+        sources.contains("[1] ") && sources.contains("manuals/pump.pdf, page 3"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn unanswerable_questions_are_refused_without_the_model() {
     let sandbox = Sandbox::new();
     sandbox.rag(&["ingest", corpus().to_str().unwrap()]).expect_code(0);
-    let answer = sandbox.rag(&["ask", "Who won the 1998 football world cup?", "--json"]).expect_code(0).json();
+    let answer = sandbox
+        .rag(&["ask", "Who won the 1998 football world cup?", "--json"])
+        .expect_code(0)
+        .json();
     assert_eq!(answer["refused"], true, "{answer:#}");
-    assert_eq!(answer["answer"], "The documents do not contain an answer to this question.");
+    assert_eq!(
+        answer["answer"],
+        "The documents do not contain an answer to this question."
+    );
     assert_eq!(answer["citations"].as_array().unwrap().len(), 0);
     assert_eq!(answer["timings"]["generated_tokens"], 0);
 }
@@ -67,7 +98,11 @@ fn unanswerable_questions_are_refused_without_the_model() {
 fn missing_and_empty_indexes_are_explained() {
     let sandbox = Sandbox::new();
     let run = sandbox.rag(&["ask", PRESSURE]).expect_code(2);
-    assert!(run.stderr.contains("no index at") && run.stderr.contains("rag ingest"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no index at") && run.stderr.contains("rag ingest"),
+        "{}",
+        run.stderr
+    );
     let run = sandbox.rag(&["search", "pump"]).expect_code(2);
     assert!(run.stderr.contains("no index at"), "{}", run.stderr);
 
@@ -76,7 +111,11 @@ fn missing_and_empty_indexes_are_explained() {
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("photo.jpg"), [0xff, 0xd8, 0xff, 0xe0]).unwrap();
     let run = sandbox.rag(&["ingest", empty.to_str().unwrap()]).expect_code(0);
-    assert!(run.stderr.contains("photo.jpg: unsupported file type"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("photo.jpg: unsupported file type"),
+        "{}",
+        run.stderr
+    );
     let run = sandbox.rag(&["ask", PRESSURE]).expect_code(2);
     assert!(run.stderr.contains("is empty"), "{}", run.stderr);
 }
@@ -89,7 +128,11 @@ fn reingest_touches_only_what_changed() {
     sandbox.rag(&["ingest", docs_arg]).expect_code(0);
 
     let report = sandbox.rag(&["ingest", docs_arg, "--json"]).expect_code(0).json();
-    assert_eq!((report["indexed"].as_u64(), report["unchanged"].as_u64()), (Some(0), Some(5)), "{report}");
+    assert_eq!(
+        (report["indexed"].as_u64(), report["unchanged"].as_u64()),
+        (Some(0), Some(5)),
+        "{report}"
+    );
     assert_eq!(report["chunks"], 0);
 
     // Modify one file, delete another.
@@ -100,9 +143,19 @@ fn reingest_touches_only_what_changed() {
     assert_eq!(report["unchanged"], 3, "{report}");
     assert_eq!(report["removed"], 1, "{report}");
 
-    let hits = sandbox.rag(&["search", "irrigation zone B watering", "-k", "10", "--json"]).expect_code(0).json();
-    assert!(hits.as_array().unwrap().iter().all(|h| !h["path"].as_str().unwrap().ends_with("guide.html")));
-    let hits = sandbox.rag(&["search", "archive building room", "-k", "1", "--json"]).expect_code(0).json();
+    let hits = sandbox
+        .rag(&["search", "irrigation zone B watering", "-k", "10", "--json"])
+        .expect_code(0)
+        .json();
+    assert!(hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| !h["path"].as_str().unwrap().ends_with("guide.html")));
+    let hits = sandbox
+        .rag(&["search", "archive building room", "-k", "1", "--json"])
+        .expect_code(0)
+        .json();
     assert!(hits[0]["text"].as_str().unwrap().contains("building 7"), "{hits:#}");
 
     let status = sandbox.rag(&["status", "--json"]).expect_code(0).json();
@@ -122,7 +175,18 @@ fn an_index_refuses_a_different_embedding_model() {
         std::fs::copy(cache.join(f), other.join(f)).unwrap();
     }
     let run = sandbox
-        .rag(&["--embed-model", other.to_str().unwrap(), "--embed-backend", "candle", "search", "pump"])
+        .rag(&[
+            "--embed-model",
+            other.to_str().unwrap(),
+            "--embed-backend",
+            "candle",
+            "search",
+            "pump",
+        ])
         .expect_code(2);
-    assert!(run.stderr.contains("local:my-bert") && run.stderr.contains("all-MiniLM-L6-v2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("local:my-bert") && run.stderr.contains("all-MiniLM-L6-v2"),
+        "{}",
+        run.stderr
+    );
 }

@@ -29,7 +29,9 @@ fn bad_files_are_reported_and_good_ones_indexed() {
     std::fs::write(docs.join("empty.txt"), b"").unwrap();
     std::os::unix::fs::symlink(".", docs.join("loop")).unwrap();
 
-    let run = sandbox.rag(&["ingest", docs.to_str().unwrap(), "--json"]).expect_code(1);
+    let run = sandbox
+        .rag(&["ingest", docs.to_str().unwrap(), "--json"])
+        .expect_code(1);
     let report = run.json();
     let failed: Vec<String> = report["failed"]
         .as_array()
@@ -51,20 +53,35 @@ fn bad_files_are_reported_and_good_ones_indexed() {
     // The damaged stream either fails clearly or yields the pages that survive; it never crashes the run.
     let damaged_failed = failed.iter().any(|r| r.contains("damaged.pdf"));
     let warnings = report["warnings"].as_array().unwrap();
-    assert!(warnings.iter().any(|w| w["path"].as_str().unwrap().ends_with("latin1.txt")
-        && w["reason"].as_str().unwrap().contains("Windows-1252")), "{report:#}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["path"].as_str().unwrap().ends_with("latin1.txt")
+                && w["reason"].as_str().unwrap().contains("Windows-1252")),
+        "{report:#}"
+    );
     let expected_indexed = if damaged_failed { 2 } else { 3 };
     assert_eq!(report["indexed"], expected_indexed, "{report:#}");
 
     // The good files are searchable, the Latin-1 one with its accents intact.
-    let hits = sandbox.rag(&["search", "café de l'usine", "-k", "1", "--json"]).expect_code(0).json();
+    let hits = sandbox
+        .rag(&["search", "café de l'usine", "-k", "1", "--json"])
+        .expect_code(0)
+        .json();
     assert!(hits[0]["text"].as_str().unwrap().contains("café"), "{hits:#}");
-    let hits = sandbox.rag(&["search", "cooling tower fan", "-k", "1", "--json"]).expect_code(0).json();
+    let hits = sandbox
+        .rag(&["search", "cooling tower fan", "-k", "1", "--json"])
+        .expect_code(0)
+        .json();
     assert!(hits[0]["path"].as_str().unwrap().ends_with("good.md"), "{hits:#}");
 
     // The human-readable report names each bad file with its reason on stderr.
     let run = sandbox.rag(&["ingest", docs.to_str().unwrap()]).expect_code(1);
-    assert!(run.stderr.contains("binary.txt: binary data in a text file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("binary.txt: binary data in a text file"),
+        "{}",
+        run.stderr
+    );
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -23,7 +23,11 @@ fn engine(dir: &std::path::Path, suffix: &str, min_similarity: f32) -> Engine {
 fn corpus(dir: &std::path::Path) -> std::path::PathBuf {
     let docs = dir.join("docs");
     std::fs::create_dir_all(&docs).unwrap();
-    std::fs::write(docs.join("pump.md"), "# Pump\n\nThe pump pressure limit is twelve bar.\n").unwrap();
+    std::fs::write(
+        docs.join("pump.md"),
+        "# Pump\n\nThe pump pressure limit is twelve bar.\n",
+    )
+    .unwrap();
     std::fs::write(docs.join("fan.txt"), "The cooling fan is checked every four hours.\n").unwrap();
     docs
 }
@@ -55,8 +59,15 @@ fn low_similarity_is_refused_and_cancellation_stops() {
     let dir = tempfile::tempdir().unwrap();
     let strict = engine(dir.path(), "", 0.99);
     strict.ingest(&[corpus(dir.path())]).unwrap();
-    let answer = strict.ask("pump pressure limit", &SearchOptions::default(), &mut |_| Flow::Continue).unwrap();
-    assert!(matches!(answer.refusal, Some(rag::Refusal::NotRelevant { .. })), "{answer:?}");
+    let answer = strict
+        .ask("pump pressure limit", &SearchOptions::default(), &mut |_| {
+            Flow::Continue
+        })
+        .unwrap();
+    assert!(
+        matches!(answer.refusal, Some(rag::Refusal::NotRelevant { .. })),
+        "{answer:?}"
+    );
     drop(strict);
 
     let lenient = engine(dir.path(), "", 0.1);

@@ -1,7 +1,10 @@
 //! BEIR-format datasets: `corpus.jsonl` (`_id`, `title`, `text`) read line by line, with errors naming the line.
 
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+
+use crate::metrics::Judgements;
 
 /// One corpus document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,28 +73,110 @@ pub fn read_corpus(path: &Path) -> Result<Vec<CorpusDoc>, DatasetError> {
     Ok(docs)
 }
 
+/// Reads a BEIR `queries.jsonl`: `(_id, text)` pairs, in file order. Only `_id` and `text` are read (SciFact's
+/// `metadata` holds the qrels).
+pub fn read_queries(path: &Path) -> Result<Vec<(String, String)>, DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut queries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| DatasetError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason,
+        };
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("bad JSON: {e}")))?;
+        let id = value
+            .get("_id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("missing string field _id".into()))?;
+        let text = value
+            .get("text")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("missing string field text".into()))?;
+        queries.push((id.to_owned(), text.to_owned()));
+    }
+    Ok(queries)
+}
+
+/// Reads a BEIR qrels TSV (`query-id`, `corpus-id`, `score`, with a header line): query id → judgements.
+/// Pairs naming a query or document not in `queries` / `doc_ids` are errors naming the line.
+pub fn read_qrels(
+    path: &Path,
+    queries: &HashSet<&str>,
+    doc_ids: &HashSet<&str>,
+) -> Result<HashMap<String, Judgements>, DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut qrels: HashMap<String, Judgements> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || (i == 0 && line.starts_with("query-id")) {
+            continue;
+        }
+        let bad = |reason: String| DatasetError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason,
+        };
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [query, doc, score] = fields.as_slice() else {
+            return Err(bad(format!("expected 3 tab-separated fields, found {}", fields.len())));
+        };
+        let score: u32 = score
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("score {score:?} is not a number")))?;
+        if !queries.contains(query) {
+            return Err(bad(format!("query {query:?} is not in queries.jsonl")));
+        }
+        if !doc_ids.contains(doc) {
+            return Err(bad(format!("document {doc:?} is not in corpus.jsonl")));
+        }
+        qrels
+            .entry((*query).to_owned())
+            .or_default()
+            .insert((*doc).to_owned(), score);
+    }
+    Ok(qrels)
+}
+
+/// The file name a document id is written under by [`write_as_files`] (ids are kept when they are safe names).
+pub fn file_name(id: &str) -> String {
+    let name: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}.txt")
+}
+
 /// Writes each document as `<out>/<id>.txt` (title, blank line, text), so the corpus can be ingested as files;
 /// the document id is the file stem. Returns the number of files written.
 pub fn write_as_files(docs: &[CorpusDoc], out: &Path) -> std::io::Result<usize> {
     std::fs::create_dir_all(out)?;
     for doc in docs {
-        let name: String = doc
-            .id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         let text = if doc.title.is_empty() {
             doc.text.clone()
         } else {
             format!("{}\n\n{}", doc.title, doc.text)
         };
-        std::fs::write(out.join(format!("{name}.txt")), text)?;
+        let path = out.join(file_name(&doc.id));
+        // Unchanged files are left alone, so re-ingesting the corpus finds nothing to do.
+        if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
+            std::fs::write(&path, text)?;
+        }
     }
     Ok(docs.len())
 }
@@ -124,5 +209,27 @@ mod tests {
         let out = dir.path().join("files");
         assert_eq!(write_as_files(&docs, &out).unwrap(), 1);
         assert_eq!(std::fs::read_to_string(out.join("1.txt")).unwrap(), "T\n\nbody");
+    }
+
+    #[test]
+    fn qrels_must_name_known_queries_and_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.tsv");
+        let queries: HashSet<&str> = ["q1"].into_iter().collect();
+        let docs: HashSet<&str> = ["d1", "d2"].into_iter().collect();
+        std::fs::write(&path, "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t2\n").unwrap();
+        let qrels = read_qrels(&path, &queries, &docs).unwrap();
+        assert_eq!(qrels["q1"]["d2"], 2);
+        std::fs::write(&path, "query-id\tcorpus-id\tscore\nq1\td9\t1\n").unwrap();
+        let err = read_qrels(&path, &queries, &docs).unwrap_err().to_string();
+        assert!(
+            err.ends_with("test.tsv:2: document \"d9\" is not in corpus.jsonl"),
+            "{err}"
+        );
+        std::fs::write(&path, "q1 d1 1\n").unwrap();
+        assert!(read_qrels(&path, &queries, &docs)
+            .unwrap_err()
+            .to_string()
+            .contains(":1: expected 3"));
     }
 }

@@ -1,6 +1,9 @@
-//! `rag-eval`: evaluation of `rag` on public benchmarks (BEIR retrieval, QA), kept out of the engine.
+//! `rag-eval`: evaluation of `rag` on public benchmarks, kept out of the engine.
 //!
-//! For now it holds the dataset conversion used by the ingest benchmark; metrics and runners come with the
-//! evaluation work.
+//! - [`metrics`]: nDCG, recall, MRR with trec_eval / BEIR definitions;
+//! - [`beir`]: BEIR-format dataset readers, with errors that name the file and line;
+//! - [`retrieval`]: the retrieval evaluation behind `rag eval retrieval`.
 
 pub mod beir;
+pub mod metrics;
+pub mod retrieval;

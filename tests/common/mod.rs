@@ -41,7 +41,11 @@ impl Sandbox {
     /// Runs `rag --index <sandbox>/index ARGS` with the sandbox as working directory.
     pub fn rag(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rag"));
-        cmd.current_dir(self.path()).arg("--index").arg(self.index()).arg("--quiet").args(args);
+        cmd.current_dir(self.path())
+            .arg("--index")
+            .arg(self.index())
+            .arg("--quiet")
+            .args(args);
         Run::of(cmd.output().expect("run rag"))
     }
 
@@ -84,8 +88,16 @@ impl Run {
 
     /// Asserts the exit code, showing the output when it differs.
     pub fn expect_code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
-        assert!(!self.stderr.contains("panicked"), "a panic reached the user:\n{}", self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "a panic reached the user:\n{}",
+            self.stderr
+        );
         self
     }
 

@@ -1,37 +1,219 @@
-//! `rag-eval`: evaluation helpers for `rag`.
+//! `rag-eval` (also run as `rag eval ...`): measure retrieval quality and speed on public datasets.
 //!
-//! `rag-eval beir-to-files DATASET_DIR OUT_DIR` writes a BEIR corpus as one text file per document, for
-//! `rag ingest OUT_DIR` (the ingest benchmark in eval/RESULTS.md).
+//! Exit codes: 0 success, 2 error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use rag::config::RetrieveMode;
+use rag::{Config, Engine};
+use rag_eval::retrieval::{self, ModeReport, RetrievalOptions};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(name = "rag-eval", about = "Evaluate rag on public benchmarks")]
+struct Args {
+    /// Config file (TOML), as for `rag`.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Index directory (reused across runs: ingest is incremental). Default: a fresh temporary one.
+    #[arg(long, global = true)]
+    index: Option<PathBuf>,
+    /// Threads.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// nDCG@10, Recall@10/100, MRR@10 and latency on a BEIR dataset.
+    Retrieval {
+        /// Dataset directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// qrels split.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Only the first N judged queries, over their judged documents plus `--distractors` others.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Unjudged documents kept with --limit.
+        #[arg(long, default_value_t = 300)]
+        distractors: usize,
+        /// Modes to evaluate.
+        #[arg(long, value_enum, default_value = "all")]
+        mode: ModeArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the JSON result (with the configuration) to this file, atomically.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a BEIR corpus as one text file per document.
+    BeirToFiles {
+        /// Dataset directory.
+        dataset: PathBuf,
+        /// Output directory.
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    All,
+    Hybrid,
+    Dense,
+    Bm25,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [cmd, dataset, out] if cmd == "beir-to-files" => {
-            let corpus = PathBuf::from(dataset).join("corpus.jsonl");
-            let docs = match rag_eval::beir::read_corpus(&corpus) {
-                Ok(docs) => docs,
-                Err(e) => {
-                    eprintln!("rag-eval: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match rag_eval::beir::write_as_files(&docs, &PathBuf::from(out)) {
-                Ok(n) => {
-                    println!("wrote {n} documents to {out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("rag-eval: {out}: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-        _ => {
-            eprintln!("usage: rag-eval beir-to-files DATASET_DIR OUT_DIR");
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("rag-eval: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).with_context(|| format!("reading config {}", path.display()))?,
+        None => Config::default(),
+    };
+    if let Some(threads) = args.threads {
+        config.embed.threads = Some(threads);
+        config.generate.threads = Some(threads);
+    }
+    match args.command {
+        Command::BeirToFiles { dataset, out } => {
+            let docs = rag_eval::beir::read_corpus(&dataset.join("corpus.jsonl"))?;
+            let n = rag_eval::beir::write_as_files(&docs, &out).with_context(|| out.display().to_string())?;
+            println!("wrote {n} documents to {}", out.display());
+            Ok(())
+        }
+        Command::Retrieval {
+            dataset,
+            split,
+            limit,
+            distractors,
+            mode,
+            json,
+            out,
+        } => {
+            let scratch = tempfile::tempdir()?;
+            let index = args.index.clone().unwrap_or_else(|| scratch.path().join("index"));
+            config.index = rag::config::IndexConfig::Embedded { dir: index.clone() };
+            let slice = limit.map_or("full".to_owned(), |n| format!("limit{n}-d{distractors}"));
+            let docs_dir = PathBuf::from(format!("{}.docs-{slice}", index.display()));
+            let modes = match mode {
+                ModeArg::All => vec![RetrieveMode::Bm25, RetrieveMode::Dense, RetrieveMode::Hybrid],
+                ModeArg::Hybrid => vec![RetrieveMode::Hybrid],
+                ModeArg::Dense => vec![RetrieveMode::Dense],
+                ModeArg::Bm25 => vec![RetrieveMode::Bm25],
+            };
+            let engine = Engine::from_config(config.clone())?;
+            let options = RetrievalOptions {
+                dataset: dataset.clone(),
+                split: split.clone(),
+                limit,
+                distractors,
+                modes,
+                docs_dir,
+            };
+            let reports = retrieval::run(&engine, &options)?;
+            let value = json!({
+                "dataset": dataset.display().to_string(),
+                "split": split,
+                "limit": limit,
+                "distractors": limit.map(|_| distractors),
+                "results": reports.iter().map(report_json).collect::<Vec<_>>(),
+                "config": {
+                    "embed_model": engine.embedder()?.model_id(),
+                    "embed_backend": engine.embedder()?.describe(),
+                    "chunk_max_tokens": config.chunk.max_tokens,
+                    "chunk_overlap_tokens": config.chunk.overlap_tokens,
+                    "candidates": config.retrieve.candidates,
+                    "rrf_k": config.retrieve.rrf_k,
+                    "fusion": "rrf",
+                    "git_commit": git_commit(),
+                },
+            });
+            if json {
+                println!("{value:#}");
+            } else {
+                println!(
+                    "{:8} {:>7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
+                    "mode", "queries", "nDCG@10", "R@10", "R@100", "MRR@10", "p50 ms", "p95 ms"
+                );
+                for r in &reports {
+                    println!(
+                        "{:8} {:>7} {:>8.4} {:>9.4} {:>9.4} {:>8.4} {:>8.1} {:>8.1}",
+                        mode_name(r.mode),
+                        r.n_queries,
+                        r.ndcg_10,
+                        r.recall_10,
+                        r.recall_100,
+                        r.mrr_10,
+                        r.p50_ms,
+                        r.p95_ms
+                    );
+                }
+            }
+            if let Some(out) = out {
+                write_atomically(&out, format!("{value:#}\n").as_bytes())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn mode_name(mode: RetrieveMode) -> &'static str {
+    match mode {
+        RetrieveMode::Hybrid => "hybrid",
+        RetrieveMode::Dense => "dense",
+        RetrieveMode::Bm25 => "bm25",
+    }
+}
+
+fn report_json(r: &ModeReport) -> serde_json::Value {
+    json!({
+        "mode": mode_name(r.mode),
+        "queries": r.n_queries,
+        "ndcg@10": r.ndcg_10,
+        "recall@10": r.recall_10,
+        "recall@100": r.recall_100,
+        "mrr@10": r.mrr_10,
+        "latency_p50_ms": r.p50_ms,
+        "latency_p95_ms": r.p95_ms,
+    })
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        )
+}
+
+/// Writes through a temporary file and a rename, so an interrupted run leaves no half-written results.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), bytes)?;
+    tmp.persist(path).with_context(|| path.display().to_string())?;
+    Ok(())
 }

@@ -91,6 +91,13 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Evaluate retrieval and answers on public benchmarks (runs the `rag-eval` binary built alongside).
+    #[command(disable_help_flag = true)]
+    Eval {
+        /// Arguments for `rag-eval` (try `rag eval --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Manage models.
     Models {
         /// What to do.

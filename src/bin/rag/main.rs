@@ -106,6 +106,28 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Eval { args: eval_args } => {
+            let exe = std::env::current_exe().context("locating the rag binary")?;
+            let eval = exe.with_file_name(format!("rag-eval{}", std::env::consts::EXE_SUFFIX));
+            if !eval.is_file() {
+                anyhow::bail!("{} not found: build it with `cargo build -p rag-eval`", eval.display());
+            }
+            let mut command = std::process::Command::new(&eval);
+            if let Some(path) = &args.config {
+                command.arg("--config").arg(path);
+            }
+            if let Some(dir) = &args.index {
+                command.arg("--index").arg(dir);
+            }
+            if let Some(threads) = args.threads {
+                command.arg("--threads").arg(threads.to_string());
+            }
+            let status = command
+                .args(eval_args)
+                .status()
+                .with_context(|| format!("running {}", eval.display()))?;
+            Ok(ExitCode::from(status.code().map_or(2, |c| c.clamp(0, 255) as u8)))
+        }
         Command::Status { json } => {
             let status = engine.status()?;
             render::status(&status, *json);

@@ -214,6 +214,7 @@ pub(crate) fn answer_json(answer: &Answer) {
             "open_ms": ms(t.open),
             "embed_ms": ms(t.embed),
             "search_ms": ms(t.search),
+            "load_ms": ms(t.load),
             "pack_ms": ms(t.pack),
             "prefill_ms": ms(t.prefill),
             "decode_ms": ms(t.decode),
