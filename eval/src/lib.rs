@@ -6,4 +6,5 @@
 
 pub mod beir;
 pub mod metrics;
+pub mod qa;
 pub mod retrieval;

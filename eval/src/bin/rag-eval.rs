@@ -9,6 +9,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use rag::config::RetrieveMode;
 use rag::{Config, Engine};
+use std::io::IsTerminal;
+
+use rag_eval::qa::{self, QaOptions};
 use rag_eval::retrieval::{self, ModeReport, RetrievalOptions};
 use serde_json::json;
 
@@ -54,6 +57,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Question answering end to end: recall@k, EM/F1, citations, refusals (and a refusal-threshold sweep).
+    Qa {
+        /// Dataset directory (corpus.jsonl, qa.dev.jsonl).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Evaluate N questions spread evenly over the file.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Retrieval depth for recall.
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        /// Retrieval and the refusal sweep only (no generation).
+        #[arg(long)]
+        retrieval_only: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the JSON result to this file, atomically.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a BEIR corpus as one text file per document.
     BeirToFiles {
         /// Dataset directory.
@@ -95,6 +119,97 @@ fn run(args: Args) -> anyhow::Result<()> {
             let docs = rag_eval::beir::read_corpus(&dataset.join("corpus.jsonl"))?;
             let n = rag_eval::beir::write_as_files(&docs, &out).with_context(|| out.display().to_string())?;
             println!("wrote {n} documents to {}", out.display());
+            Ok(())
+        }
+        Command::Qa {
+            dataset,
+            limit,
+            k,
+            retrieval_only,
+            json,
+            out,
+        } => {
+            let scratch = tempfile::tempdir()?;
+            let index = args.index.clone().unwrap_or_else(|| scratch.path().join("index"));
+            config.index = rag::config::IndexConfig::Embedded { dir: index.clone() };
+            let docs_dir = PathBuf::from(format!("{}.docs-qa", index.display()));
+            let engine = Engine::from_config(config.clone())?;
+            let options = QaOptions {
+                dataset: dataset.clone(),
+                limit,
+                k,
+                retrieval_only,
+                docs_dir,
+            };
+            let tty = std::io::stderr().is_terminal();
+            let r = qa::run(&engine, &options, &mut |done, total| {
+                if tty {
+                    eprint!("\rquestions {done}/{total}");
+                }
+            })?;
+            if tty {
+                eprintln!();
+            }
+            let generator = if retrieval_only {
+                "none".to_owned()
+            } else {
+                engine.generator()?.model_id().to_owned()
+            };
+            let sweep: Vec<serde_json::Value> = r
+                .sweep
+                .iter()
+                .map(|(t, u, a)| json!({"min_similarity": t, "refused_unanswerable": u, "refused_answerable": a}))
+                .collect();
+            let value = json!({
+                "dataset": dataset.display().to_string(),
+                "questions": r.n_questions,
+                "answerable": r.n_answerable,
+                "k": k,
+                "recall_at_k": r.recall_at_k,
+                "exact_match": r.exact_match,
+                "f1": r.f1,
+                "contains_gold": r.contains,
+                "citations_valid": r.citations_valid,
+                "cited": r.cited,
+                "refusal_rate_unanswerable": r.refusal_rate,
+                "false_refusal_rate": r.false_refusal_rate,
+                "p50_answer_s": r.p50_answer_s,
+                "refusal_sweep": sweep,
+                "config": {
+                    "generator": generator,
+                    "embed_model": engine.embedder()?.model_id(),
+                    "k": config.retrieve.k,
+                    "rrf_k": config.retrieve.rrf_k,
+                    "min_similarity": config.retrieve.min_similarity,
+                    "max_new_tokens": config.generate.max_new_tokens,
+                    "git_commit": git_commit(),
+                },
+            });
+            if json {
+                println!("{value:#}");
+            } else {
+                println!("questions {} (answerable {})", r.n_questions, r.n_answerable);
+                println!("recall@{k} {:.4}", r.recall_at_k);
+                if !retrieval_only {
+                    println!(
+                        "EM {:.4}  F1 {:.4}  contains gold {:.4}",
+                        r.exact_match, r.f1, r.contains
+                    );
+                    println!("citations valid {:.4}  cited {:.4}", r.citations_valid, r.cited);
+                    println!(
+                        "refusal rate (unanswerable) {:.4}  false refusals {:.4}",
+                        r.refusal_rate, r.false_refusal_rate
+                    );
+                    println!("p50 seconds per answer {:.2}", r.p50_answer_s);
+                }
+                println!("threshold sweep (min_similarity: refused unanswerable / refused answerable):");
+                for (t, u, a) in &r.sweep {
+                    println!("  {t:.2}: {u:.3} / {a:.3}");
+                }
+            }
+            if let Some(out) = out {
+                write_atomically(&out, format!("{value:#}\n").as_bytes())?;
+            }
             Ok(())
         }
         Command::Retrieval {

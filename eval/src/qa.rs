@@ -1,0 +1,323 @@
+//! `rag eval qa`: question answering over a document corpus, end to end.
+//!
+//! Per question: retrieval recall@k of the gold document, the generated answer's SQuAD exact match and token
+//! F1 (standard normalisation: lowercase, no punctuation, no articles, single spaces) and whether it contains a
+//! gold answer, citation validity, and on unanswerable questions whether the engine refused. A refusal-threshold
+//! sweep over the best retrieval similarity shows the trade-off behind `retrieve.min_similarity`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rag::answer::REFUSAL_TEXT;
+use rag::{Engine, Flow, SearchOptions};
+
+use crate::beir::{self, DatasetError};
+use crate::metrics::percentile;
+use crate::retrieval::EvalError;
+
+/// One question of a QA dataset (`qa.dev.jsonl`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QaItem {
+    /// Question id.
+    pub id: String,
+    /// The question.
+    pub question: String,
+    /// Gold answers (empty for unanswerable questions).
+    pub answers: Vec<String>,
+    /// The corpus document holding the answer.
+    pub doc_id: String,
+    /// False when annotators found no answer in the document.
+    pub answerable: bool,
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct QaOptions {
+    /// Dataset directory (corpus.jsonl, qa.dev.jsonl).
+    pub dataset: PathBuf,
+    /// Evaluate N questions spread evenly over the file (all when `None`).
+    pub limit: Option<usize>,
+    /// Retrieval depth for recall.
+    pub k: usize,
+    /// Skip generation: retrieval recall and the refusal sweep only.
+    pub retrieval_only: bool,
+    /// Where the corpus files are written for ingestion.
+    pub docs_dir: PathBuf,
+}
+
+/// Aggregated results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QaReport {
+    /// Questions evaluated.
+    pub n_questions: usize,
+    /// Of which answerable.
+    pub n_answerable: usize,
+    /// Gold document among the top-k retrieved documents (answerable questions).
+    pub recall_at_k: f64,
+    /// Mean exact match (answerable, generated).
+    pub exact_match: f64,
+    /// Mean token F1 (answerable, generated).
+    pub f1: f64,
+    /// Answers containing a gold answer (answerable, generated).
+    pub contains: f64,
+    /// Answers whose every citation names a passage that was retrieved and given.
+    pub citations_valid: f64,
+    /// Answers citing at least one passage.
+    pub cited: f64,
+    /// Refused unanswerable questions / unanswerable questions.
+    pub refusal_rate: f64,
+    /// Refused answerable questions / answerable questions.
+    pub false_refusal_rate: f64,
+    /// Median seconds per answer.
+    pub p50_answer_s: f64,
+    /// (threshold, refusal rate on unanswerable, false-refusal rate on answerable) by best similarity.
+    pub sweep: Vec<(f32, f64, f64)>,
+}
+
+/// Reads `qa.dev.jsonl`.
+pub fn read_qa(path: &Path) -> Result<Vec<QaItem>, DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| DatasetError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason,
+        };
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("bad JSON: {e}")))?;
+        let s = |key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_owned);
+        let answers = match v.get("answers").and_then(|a| a.as_array()) {
+            Some(list) => list.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+            None => return Err(bad("missing array field answers".into())),
+        };
+        items.push(QaItem {
+            id: s("id").ok_or_else(|| bad("missing string field id".into()))?,
+            question: s("question").ok_or_else(|| bad("missing string field question".into()))?,
+            doc_id: s("doc_id").ok_or_else(|| bad("missing string field doc_id".into()))?,
+            answerable: v.get("answerable").and_then(|a| a.as_bool()).unwrap_or(true),
+            answers,
+        });
+    }
+    Ok(items)
+}
+
+/// SQuAD answer normalisation: lowercase, drop punctuation and the articles a/an/the, collapse whitespace.
+pub fn normalize_answer(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let no_punct: String = lower
+        .chars()
+        .map(|c| if c.is_ascii_punctuation() { ' ' } else { c })
+        .collect();
+    no_punct
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// SQuAD exact match: 1 if the normalised prediction equals a normalised gold answer.
+pub fn exact_match(prediction: &str, golds: &[String]) -> f64 {
+    let p = normalize_answer(prediction);
+    if golds.iter().any(|g| normalize_answer(g) == p) {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// SQuAD token F1, the best over the gold answers.
+pub fn f1(prediction: &str, golds: &[String]) -> f64 {
+    let p = normalize_answer(prediction);
+    let p: Vec<&str> = p.split_whitespace().collect();
+    golds
+        .iter()
+        .map(|g| {
+            let g = normalize_answer(g);
+            let g: Vec<&str> = g.split_whitespace().collect();
+            let mut counts: HashMap<&str, i32> = HashMap::new();
+            for t in &g {
+                *counts.entry(t).or_default() += 1;
+            }
+            let mut common = 0;
+            for t in &p {
+                if let Some(c) = counts.get_mut(t) {
+                    if *c > 0 {
+                        *c -= 1;
+                        common += 1;
+                    }
+                }
+            }
+            if common == 0 {
+                return 0.0;
+            }
+            let precision = common as f64 / p.len() as f64;
+            let recall = common as f64 / g.len() as f64;
+            2.0 * precision * recall / (precision + recall)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Whether the normalised prediction contains a normalised gold answer.
+pub fn contains_answer(prediction: &str, golds: &[String]) -> bool {
+    let p = format!(" {} ", normalize_answer(prediction));
+    golds.iter().any(|g| {
+        let g = normalize_answer(g);
+        !g.is_empty() && p.contains(&format!(" {g} "))
+    })
+}
+
+/// Picks `n` items spread evenly over `items` (all of them when `n` is `None` or larger).
+fn spread<T: Clone>(items: &[T], n: Option<usize>) -> Vec<T> {
+    match n {
+        Some(n) if n < items.len() => (0..n).map(|i| items[i * items.len() / n].clone()).collect(),
+        _ => items.to_vec(),
+    }
+}
+
+/// Ingests the corpus and evaluates the questions. `progress` is called after each question.
+pub fn run(
+    engine: &Engine,
+    options: &QaOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<QaReport, EvalError> {
+    let corpus = beir::read_corpus(&options.dataset.join("corpus.jsonl"))?;
+    let items = read_qa(&options.dataset.join("qa.dev.jsonl"))?;
+    let doc_ids: HashSet<&str> = corpus.iter().map(|d| d.id.as_str()).collect();
+    for (i, item) in items.iter().enumerate() {
+        if !doc_ids.contains(item.doc_id.as_str()) {
+            return Err(EvalError::Dataset(DatasetError::Line {
+                path: options.dataset.join("qa.dev.jsonl"),
+                line: i + 1,
+                reason: format!("document {:?} is not in corpus.jsonl", item.doc_id),
+            }));
+        }
+    }
+    beir::write_as_files(&corpus, &options.docs_dir).map_err(|source| EvalError::Io {
+        path: options.docs_dir.clone(),
+        source,
+    })?;
+    engine.ingest(std::slice::from_ref(&options.docs_dir))?;
+    let by_file: HashMap<String, String> = corpus.iter().map(|d| (beir::file_name(&d.id), d.id.clone())).collect();
+    let doc_of = |source: &str| {
+        Path::new(source)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| by_file.get(n))
+    };
+
+    let items = spread(&items, options.limit);
+    let searcher = engine.searcher()?;
+    let search = SearchOptions {
+        k: Some(options.k),
+        ..SearchOptions::default()
+    };
+    let mut report = QaReport {
+        n_questions: items.len(),
+        ..QaReport::default()
+    };
+    let mut best_similarity = Vec::with_capacity(items.len());
+    let (mut found, mut em, mut f1_sum, mut contains, mut valid, mut cited) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut refused_unanswerable, mut refused_answerable, mut generated) = (0.0, 0.0, 0.0);
+    let mut seconds = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let results = searcher.search(&item.question, &search)?;
+        let best = results
+            .iter()
+            .map(|r| r.passage.similarity)
+            .fold(f32::NEG_INFINITY, f32::max);
+        best_similarity.push((best, item.answerable));
+        if item.answerable {
+            report.n_answerable += 1;
+            if results.iter().any(|r| doc_of(&r.passage.source) == Some(&item.doc_id)) {
+                found += 1.0;
+            }
+        }
+        if !options.retrieval_only {
+            let started = Instant::now();
+            let answer = engine.ask(&item.question, &SearchOptions::default(), &mut |_| Flow::Continue)?;
+            seconds.push(started.elapsed().as_secs_f64());
+            let refused = answer.refusal.is_some()
+                || answer.text.contains(REFUSAL_TEXT)
+                || answer.text.to_lowercase().contains("do not contain");
+            if item.answerable {
+                if refused {
+                    refused_answerable += 1.0;
+                }
+                em += exact_match(&answer.text, &item.answers);
+                f1_sum += f1(&answer.text, &item.answers);
+                if contains_answer(&answer.text, &item.answers) {
+                    contains += 1.0;
+                }
+            } else if refused {
+                refused_unanswerable += 1.0;
+            }
+            if answer.refusal.is_none() {
+                generated += 1.0;
+                let given: HashSet<u32> = answer.passages.iter().map(|p| p.n).collect();
+                if answer.invalid_citations.is_empty() && answer.sources.iter().all(|s| given.contains(&s.n)) {
+                    valid += 1.0;
+                }
+                if answer.cited {
+                    cited += 1.0;
+                }
+            }
+        }
+        progress(i + 1, items.len());
+    }
+    let answerable = report.n_answerable.max(1) as f64;
+    let unanswerable = (report.n_questions - report.n_answerable).max(1) as f64;
+    report.recall_at_k = found / answerable;
+    report.exact_match = em / answerable;
+    report.f1 = f1_sum / answerable;
+    report.contains = contains / answerable;
+    report.citations_valid = valid / f64::max(generated, 1.0);
+    report.cited = cited / f64::max(generated, 1.0);
+    report.refusal_rate = refused_unanswerable / unanswerable;
+    report.false_refusal_rate = refused_answerable / answerable;
+    report.p50_answer_s = percentile(&seconds, 50.0);
+    report.sweep = [0.1f32, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6]
+        .iter()
+        .map(|&t| {
+            let refused_u = best_similarity.iter().filter(|(s, a)| !a && *s < t).count() as f64;
+            let refused_a = best_similarity.iter().filter(|(s, a)| *a && *s < t).count() as f64;
+            (t, refused_u / unanswerable, refused_a / answerable)
+        })
+        .collect();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golds(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn squad_metrics_by_hand() {
+        assert_eq!(normalize_answer("The  Eiffel-Tower!"), "eiffel tower");
+        assert_eq!(exact_match("the Eiffel Tower.", &golds(&["Eiffel Tower"])), 1.0);
+        assert_eq!(exact_match("Paris", &golds(&["Eiffel Tower"])), 0.0);
+        // prediction "in paris france" vs gold "paris": common 1, p = 1/3, r = 1, F1 = 0.5
+        assert!((f1("in Paris, France", &golds(&["Paris"])) - 0.5).abs() < 1e-12);
+        assert_eq!(f1("x", &golds(&[])), 0.0);
+        assert!(contains_answer("It is 12 bar (174 psi).", &golds(&["12 bar"])));
+        assert!(!contains_answer("It is 112 bar.", &golds(&["12 bar"])));
+    }
+
+    #[test]
+    fn spread_is_even_and_deterministic() {
+        let v: Vec<u32> = (0..10).collect();
+        assert_eq!(spread(&v, Some(3)), vec![0, 3, 6]);
+        assert_eq!(spread(&v, None).len(), 10);
+        assert_eq!(spread(&v, Some(20)).len(), 10);
+    }
+}
