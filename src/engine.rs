@@ -13,7 +13,7 @@ use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, Sea
 
 use crate::answer::{check_citations, Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
 use crate::chunk::{Chunker, TokenChunker};
-use crate::config::{Config, EmbedBackend, RetrieveMode};
+use crate::config::{Config, EmbedBackend, RerankChoice, RetrieveMode};
 use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, MINILM_ID};
 use crate::error::{Error, Result};
 use crate::generate::{requantize_if_needed, Flow, GenerateOptions, Generator, GgufGenerator};
@@ -21,6 +21,7 @@ use crate::ingest::{Ingest, IngestReport};
 use crate::manifest::Manifest;
 use crate::models::{self, ModelStore};
 use crate::progress::{NoProgress, Progress};
+use crate::rerank::{Mmr, NoRerank, Reranker};
 use crate::retrieve::{self, Passage};
 use crate::{device, prompt};
 
@@ -31,8 +32,11 @@ pub struct SearchOptions {
     pub k: Option<usize>,
     /// Which retrievers; `None` for the configured mode.
     pub mode: Option<RetrieveMode>,
-    /// Restrict to these sources and kinds.
-    pub filter: Option<SearchFilter>,
+    /// Only documents whose source path matches this glob (`docs/**/*.pdf`); resolved against the ingested
+    /// files and pushed down to the index as a payload filter.
+    pub path_glob: Option<String>,
+    /// Only documents of these kinds (`pdf`, `md`, `html`, `txt`, or a code extension); pushed down.
+    pub kinds: Vec<String>,
 }
 
 /// One search result, ranked.
@@ -327,6 +331,18 @@ pub struct Searcher<'a> {
 }
 
 impl Searcher<'_> {
+    /// Answers `question` like [`Engine::ask`], over this already open index.
+    pub fn ask(
+        &self,
+        question: &str,
+        options: &SearchOptions,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let (hits, timings) = self.engine.retrieve(&self.index, &*self.embedder, question, options)?;
+        self.engine.answer(hits, timings, question, on_text, started)
+    }
+
     /// Retrieves the best chunks for `query`, each as its own passage, best first.
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
         let (hits, _) = self.engine.retrieve(&self.index, &*self.embedder, query, options)?;
@@ -364,17 +380,61 @@ impl Engine {
             RetrieveMode::Dense => SearchMode::Dense,
             RetrieveMode::Bm25 => SearchMode::Sparse,
         };
+        let Some(filter) = self.filter(options)? else {
+            // A path glob that matches no ingested file: nothing can be found.
+            return Ok((Vec::new(), timings));
+        };
+        let k = options.k.unwrap_or(retrieve.k);
+        let reranker: Box<dyn Reranker> = match retrieve.rerank {
+            RerankChoice::None => Box::new(NoRerank),
+            RerankChoice::Mmr => Box::new(Mmr {
+                lambda: retrieve.mmr_lambda,
+            }),
+        };
+        // Diversity reranking needs a deeper pool to choose from.
+        let depth = match retrieve.rerank {
+            RerankChoice::None => k,
+            RerankChoice::Mmr => k + k.min(20),
+        };
         let hits = index.search(&Query {
             vector: &vector,
             text: query,
             mode,
-            k: options.k.unwrap_or(retrieve.k),
+            k: depth,
             candidates: retrieve.candidates,
             rrf_k: retrieve.rrf_k,
-            filter: options.filter.clone(),
+            filter,
         })?;
+        let hits = reranker.rerank(&vector, hits, k);
         timings.search = started.elapsed();
         Ok((hits, timings))
+    }
+
+    /// The index filter for `options`: `Ok(None)` when a path glob matches no ingested file.
+    fn filter(&self, options: &SearchOptions) -> Result<Option<Option<SearchFilter>>> {
+        let mut filter = SearchFilter::default();
+        if !options.kinds.is_empty() {
+            filter.kinds = Some(options.kinds.iter().map(|k| k.trim().to_ascii_lowercase()).collect());
+        }
+        if let Some(glob) = &options.path_glob {
+            let matcher = globset::GlobBuilder::new(glob)
+                .literal_separator(false)
+                .build()
+                .map_err(|e| Error::Config(format!("--path {glob:?}: {e}")))?
+                .compile_matcher();
+            let manifest = Manifest::load(self.index_dir())?;
+            let sources: Vec<String> = manifest
+                .files
+                .keys()
+                .filter(|k| matcher.is_match(k.as_str()))
+                .cloned()
+                .collect();
+            if sources.is_empty() {
+                return Ok(None);
+            }
+            filter.sources = Some(sources);
+        }
+        Ok(Some((filter != SearchFilter::default()).then_some(filter)))
     }
 
     /// Answers `question` from the indexed documents, streaming the answer text to `on_text` as it is
@@ -388,12 +448,24 @@ impl Engine {
     ) -> Result<Answer> {
         let started = Instant::now();
         let embedder = self.embedder()?;
-        let opened = Instant::now();
         let index = self.open_for_search(&*embedder)?;
-        let open = opened.elapsed();
+        let open = started.elapsed();
         let (hits, mut timings) = self.retrieve(&index, &*embedder, question, options)?;
         timings.open = open;
+        // Generation can take seconds: release the index first, so other processes can open it.
         drop(index);
+        self.answer(hits, timings, question, on_text, started)
+    }
+
+    /// The generation half of `ask`: refusal check, packing, generation, citation checking.
+    fn answer(
+        &self,
+        hits: Vec<rag_indexes::Hit>,
+        mut timings: Timings,
+        question: &str,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+        started: Instant,
+    ) -> Result<Answer> {
         let threshold = self.config.retrieve.min_similarity;
         let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
         let refusal = if hits.is_empty() {

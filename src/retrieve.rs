@@ -251,6 +251,7 @@ pub(crate) mod tests {
             id,
             score: 1.0 / id as f32,
             similarity: 0.5,
+            vector: Vec::new(),
             text: text.into(),
             payload: Payload {
                 source: source.into(),

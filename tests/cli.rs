@@ -190,3 +190,35 @@ fn an_index_refuses_a_different_embedding_model() {
         run.stderr
     );
 }
+
+#[test]
+fn path_and_type_filters_restrict_results() {
+    let sandbox = Sandbox::new();
+    sandbox.rag(&["ingest", corpus().to_str().unwrap()]).expect_code(0);
+    let paths = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["search", "pump pressure", "-k", "10", "--json"];
+        all.extend_from_slice(args);
+        let hits = sandbox.rag(&all).expect_code(0).json();
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let md = paths(&["--type", "md"]);
+    assert!(!md.is_empty() && md.iter().all(|p| p.ends_with(".md")), "{md:?}");
+    let pdf_or_rs = paths(&["--type", "pdf,rs"]);
+    assert!(pdf_or_rs.iter().any(|p| p.ends_with(".rs")) && pdf_or_rs.iter().any(|p| p.ends_with(".pdf")));
+    assert!(
+        pdf_or_rs.iter().all(|p| p.ends_with(".pdf") || p.ends_with(".rs")),
+        "{pdf_or_rs:?}"
+    );
+    let manuals = paths(&["--path", "**/manuals/*"]);
+    assert!(
+        !manuals.is_empty() && manuals.iter().all(|p| p.contains("/manuals/")),
+        "{manuals:?}"
+    );
+    assert!(paths(&["--path", "nowhere/*.txt"]).is_empty());
+    let run = sandbox.rag(&["search", "pump", "--path", "[unclosed"]).expect_code(2);
+    assert!(run.stderr.contains("--path"), "{}", run.stderr);
+}

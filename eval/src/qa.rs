@@ -241,7 +241,7 @@ pub fn run(
         }
         if !options.retrieval_only {
             let started = Instant::now();
-            let answer = engine.ask(&item.question, &SearchOptions::default(), &mut |_| Flow::Continue)?;
+            let answer = searcher.ask(&item.question, &SearchOptions::default(), &mut |_| Flow::Continue)?;
             seconds.push(started.elapsed().as_secs_f64());
             let refused = answer.refusal.is_some()
                 || answer.text.contains(REFUSAL_TEXT)

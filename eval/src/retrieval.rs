@@ -117,7 +117,7 @@ pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<Vec<ModeReport
         let search = SearchOptions {
             k: Some(200),
             mode: Some(mode),
-            filter: None,
+            ..SearchOptions::default()
         };
         let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
         let mut latencies = Vec::with_capacity(judged.len());

@@ -124,6 +124,8 @@ pub struct Hit {
     pub score: f32,
     /// Cosine similarity between the query vector and the record's vector, whatever the mode.
     pub similarity: f32,
+    /// The record's dense vector (for diversity reranking).
+    pub vector: Vec<f32>,
     /// The chunk text.
     pub text: String,
     /// Where it came from.

@@ -30,6 +30,8 @@ const META_FILE: &str = "rag_index.json";
 const SHARD_DIR: &str = "shard";
 const LOCK_FILE: &str = "lock";
 const DENSE: &str = "dense";
+/// How long opening waits for another process holding the shard.
+const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 const SPARSE: &str = "bm25";
 
 /// How an index is opened.
@@ -129,7 +131,23 @@ impl EmbeddedIndex {
 
     fn load(dir: &Path, meta: IndexMeta, lock: File) -> Result<EmbeddedIndex, Error> {
         let shard_dir = dir.join(SHARD_DIR);
-        let shard = EdgeShard::load(&shard_dir, None).map_err(storage)?;
+        // qdrant-edge locks its write-ahead log exclusively even for searching, so two readers cannot hold the
+        // shard at once; a reader waits for the other (readers hold it for milliseconds), then gives up clearly.
+        let deadline = std::time::Instant::now() + LOAD_WAIT;
+        let shard = loop {
+            match EdgeShard::load(&shard_dir, None) {
+                Ok(shard) => break shard,
+                Err(e) if e.to_string().contains("WouldBlock") && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(e) if e.to_string().contains("WouldBlock") => {
+                    return Err(Error::Locked {
+                        path: dir.to_path_buf(),
+                    });
+                }
+                Err(e) => return Err(storage(e)),
+            }
+        };
         Ok(EmbeddedIndex {
             dir: dir.to_path_buf(),
             bm25: bm25(&meta.bm25)?,
@@ -374,18 +392,20 @@ fn hit(point: ScoredPoint, query: &[f32]) -> Result<Hit, Error> {
     let value = serde_json::Value::Object(payload.0.into_iter().collect());
     let stored: StoredPayload =
         serde_json::from_value(value).map_err(|e| Error::Storage(format!("point {id}: bad payload: {e}")))?;
-    let similarity = match point.vector {
+    let vector = match point.vector {
         Some(VectorStructInternal::Named(mut named)) => match named.remove(DENSE) {
-            Some(VectorInternal::Dense(vector)) => cosine(&vector, query),
-            _ => 0.0,
+            Some(VectorInternal::Dense(vector)) => vector,
+            _ => Vec::new(),
         },
-        _ => 0.0,
+        _ => Vec::new(),
     };
+    let similarity = cosine(&vector, query);
     let (text, payload) = stored.into_parts();
     Ok(Hit {
         id,
         score: point.score,
         similarity,
+        vector,
         text,
         payload,
     })

@@ -64,6 +64,12 @@ pub(crate) enum Command {
         /// Retrieval mode.
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
+        /// Only files whose path matches this glob (for example 'docs/**/*.pdf').
+        #[arg(long)]
+        path: Option<String>,
+        /// Only documents of these kinds (pdf, md, html, txt, or a code extension such as rs).
+        #[arg(long = "type", value_delimiter = ',')]
+        kinds: Vec<String>,
         /// Print one JSON object (answer, citations, timings) instead of streaming text.
         #[arg(long)]
         json: bool,
@@ -81,6 +87,12 @@ pub(crate) enum Command {
         /// Retrieval mode.
         #[arg(long, value_enum)]
         mode: Option<ModeArg>,
+        /// Only files whose path matches this glob (for example 'docs/**/*.pdf').
+        #[arg(long)]
+        path: Option<String>,
+        /// Only documents of these kinds (pdf, md, html, txt, or a code extension such as rs).
+        #[arg(long = "type", value_delimiter = ',')]
+        kinds: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -65,11 +65,19 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let report = engine.ingest(paths)?;
             Ok(render::ingest_report(&report, *json))
         }
-        Command::Search { query, k, mode, json } => {
+        Command::Search {
+            query,
+            k,
+            mode,
+            path,
+            kinds,
+            json,
+        } => {
             let options = SearchOptions {
                 k: Some(*k),
                 mode: mode.map(Into::into),
-                filter: None,
+                path_glob: path.clone(),
+                kinds: kinds.clone(),
             };
             let results = engine.search(query, &options)?;
             render::search_results(&results, *json);
@@ -79,13 +87,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             question,
             k,
             mode,
+            path,
+            kinds,
             json,
             ..
         } => {
             let options = SearchOptions {
                 k: *k,
                 mode: mode.map(Into::into),
-                filter: None,
+                path_glob: path.clone(),
+                kinds: kinds.clone(),
             };
             let json = *json;
             let mut stdout = std::io::stdout();
