@@ -137,6 +137,26 @@ impl Engine {
         &self.models
     }
 
+    /// Fetches and verifies the named known models (generators are also requantized), returning where.
+    pub fn pull_named(&self, names: &[String]) -> Result<Vec<(String, PathBuf)>> {
+        let mut pulled = Vec::new();
+        for name in names {
+            let spec = models::find(name).ok_or_else(|| {
+                let known: Vec<&str> = models::KNOWN.iter().map(|s| s.name).collect();
+                Error::model(name.clone(), format!("unknown model (known: {})", known.join(", ")))
+            })?;
+            let dir = self.models.ensure(spec, &*self.progress)?;
+            if models::GENERATORS.iter().any(|g| g.name == spec.name) && self.config.generate.requantize {
+                let gguf = dir.join("model.gguf");
+                let path = requantize_if_needed(&gguf, &self.models.cache_dir().join("requantized"), &*self.progress)?;
+                pulled.push((name.clone(), path));
+            } else {
+                pulled.push((name.clone(), dir));
+            }
+        }
+        Ok(pulled)
+    }
+
     /// Fetches and verifies every model the configuration needs (and requantizes the generator), returning
     /// what was provisioned and where.
     pub fn pull_models(&self) -> Result<Vec<(String, PathBuf)>> {
@@ -246,11 +266,21 @@ impl Engine {
 
     fn generator_path(&self) -> Result<PathBuf> {
         let path = match &self.config.generate.model {
+            Some(path) if path.is_file() => path.clone(),
+            // A known generator's name (`--llm qwen2.5-0.5b`) is provisioned like the default.
+            Some(name) if models::GENERATORS.iter().any(|s| Path::new(s.name) == name.as_path()) => {
+                let spec = models::GENERATORS
+                    .iter()
+                    .find(|s| Path::new(s.name) == name.as_path())
+                    .ok_or_else(|| Error::model(name.display().to_string(), "unknown model"))?;
+                self.models.ensure(spec, &*self.progress)?.join("model.gguf")
+            }
             Some(path) => {
-                if !path.is_file() {
-                    return Err(Error::model(path.display().to_string(), "no such GGUF file"));
-                }
-                path.clone()
+                let known: Vec<&str> = models::GENERATORS.iter().map(|s| s.name).collect();
+                return Err(Error::model(
+                    path.display().to_string(),
+                    format!("no such GGUF file (known generator names: {})", known.join(", ")),
+                ));
             }
             None => self
                 .models

