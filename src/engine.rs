@@ -13,7 +13,7 @@ use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, Sea
 
 use crate::answer::{check_citations, Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
 use crate::chunk::{Chunker, TokenChunker};
-use crate::config::{Config, EmbedBackend, RerankChoice, RetrieveMode};
+use crate::config::{Config, DeviceChoice, EmbedBackend, RerankChoice, RetrieveMode};
 use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, MINILM_ID};
 use crate::error::{Error, Result};
 use crate::generate::{requantize_if_needed, Flow, GenerateOptions, Generator, GgufGenerator};
@@ -183,6 +183,8 @@ impl Engine {
             return Ok(embedder.clone());
         }
         let embedder = self.build_embedder()?;
+        self.progress
+            .note(&format!("embedder: {} on {}", embedder.model_id(), embedder.describe()));
         Ok(self.embedder.get_or_init(|| embedder).clone())
     }
 
@@ -195,6 +197,11 @@ impl Engine {
         let device = device::select(self.config.generate.device)?;
         let generator: Arc<dyn Generator> =
             Arc::new(GgufGenerator::load(&path, device, self.config.generate.context_tokens)?);
+        self.progress.note(&format!(
+            "generator: {} on {}",
+            generator.model_id(),
+            generator.describe()
+        ));
         Ok(self.generator.get_or_init(|| generator).clone())
     }
 
@@ -219,8 +226,11 @@ impl Engine {
             EmbedBackend::Onnx => true,
             EmbedBackend::Candle => false,
             // The packaged ONNX Runtime is the Linux x86-64 build, and the packaged ONNX model is MiniLM.
+            // An explicit GPU device means candle, the backend that runs there.
             EmbedBackend::Auto => {
-                cfg!(all(target_os = "linux", target_arch = "x86_64")) && self.config.embed.model.is_none()
+                cfg!(all(target_os = "linux", target_arch = "x86_64"))
+                    && self.config.embed.model.is_none()
+                    && matches!(self.config.embed.device, DeviceChoice::Auto | DeviceChoice::Cpu)
             }
         }
     }

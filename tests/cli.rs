@@ -222,3 +222,22 @@ fn path_and_type_filters_restrict_results() {
     let run = sandbox.rag(&["search", "pump", "--path", "[unclosed"]).expect_code(2);
     assert!(run.stderr.contains("--path"), "{}", run.stderr);
 }
+
+#[test]
+fn device_choice_is_honoured_and_explained() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .rag(&["--device", "cpu", "ingest", corpus().to_str().unwrap()])
+        .expect_code(0);
+    let hits = sandbox
+        .rag(&["--device", "cpu", "search", "pump pressure", "--json"])
+        .expect_code(0)
+        .json();
+    assert!(!hits.as_array().unwrap().is_empty());
+    if !cfg!(feature = "cuda") {
+        let run = sandbox
+            .rag(&["--device", "cuda", "search", "pump pressure"])
+            .expect_code(2);
+        assert!(run.stderr.contains("without the `cuda` feature"), "{}", run.stderr);
+    }
+}

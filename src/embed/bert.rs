@@ -80,7 +80,7 @@ impl Embedder for BertEmbedder {
     }
 
     fn describe(&self) -> String {
-        format!("candle BERT ({:?})", self.device.location())
+        format!("candle BERT, {}", crate::device::name(&self.device))
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {

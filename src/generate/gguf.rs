@@ -147,7 +147,11 @@ impl Generator for GgufGenerator {
     }
 
     fn describe(&self) -> String {
-        format!("candle GGUF {} ({:?})", self.architecture, self.device.location())
+        format!(
+            "candle GGUF {}, {}",
+            self.architecture,
+            crate::device::name(&self.device)
+        )
     }
 
     fn generate(

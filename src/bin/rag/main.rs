@@ -111,7 +111,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Flow::Continue
             })?;
             if json {
-                render::answer_json(&answer);
+                let generator = match answer.refusal {
+                    Some(_) => None,
+                    None => Some(engine.generator()?),
+                };
+                let models = serde_json::json!({
+                    "embedder": engine.embedder()?.model_id(),
+                    "embedder_backend": engine.embedder()?.describe(),
+                    "generator": generator.as_ref().map(|g| g.model_id().to_owned()),
+                    "generator_backend": generator.as_ref().map(|g| g.describe()),
+                });
+                render::answer_json(&answer, models);
             } else {
                 render::answer_sources(&answer);
             }

@@ -196,7 +196,7 @@ pub(crate) fn answer_sources(answer: &Answer) {
 }
 
 /// Prints an answer as one JSON object.
-pub(crate) fn answer_json(answer: &Answer) {
+pub(crate) fn answer_json(answer: &Answer, models: Value) {
     let t = &answer.timings;
     let value = json!({
         "answer": answer.text,
@@ -206,6 +206,7 @@ pub(crate) fn answer_json(answer: &Answer) {
             rag::Refusal::NotRelevant { best_similarity, threshold } =>
                 json!({"reason": "not relevant", "best_similarity": best_similarity, "threshold": threshold}),
         }),
+        "models": models,
         "cited": answer.cited,
         "citations": answer.sources.iter().map(passage_json).collect::<Vec<_>>(),
         "invalid_citations": answer.invalid_citations,
