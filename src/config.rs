@@ -17,6 +17,8 @@ pub struct Config {
     pub index: IndexConfig,
     /// Where models are cached and fetched from.
     pub models: ModelsConfig,
+    /// How ingest batches its writes.
+    pub ingest: IngestConfig,
     /// How documents are cut into chunks.
     pub chunk: ChunkConfig,
     /// Which embedding model and backend.
@@ -67,6 +69,21 @@ impl Default for ModelsConfig {
             cache_dir: None,
             python: "python3".into(),
         }
+    }
+}
+
+/// Ingest.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Commit the index and the manifest after at least this many new chunks (default 4096): a crash loses at
+    /// most the work since the last commit, and a re-run redoes it.
+    pub commit_chunks: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { commit_chunks: 4096 }
     }
 }
 

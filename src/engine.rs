@@ -330,6 +330,7 @@ impl Engine {
             embedder: &*embedder,
             chunker: &*chunker,
             batch_size: self.config.embed.batch_size,
+            commit_chunks: self.config.ingest.commit_chunks,
             progress: &*self.progress,
         }
         .run(paths)

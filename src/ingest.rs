@@ -25,8 +25,6 @@ use crate::progress::Progress;
 pub(crate) const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Files loaded and chunked in parallel per batch.
 const FILES_PER_BATCH: usize = 64;
-/// Commit (and save the manifest) at least every this many chunks.
-const CHUNKS_PER_COMMIT: usize = 4096;
 
 /// What an ingest did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -103,6 +101,7 @@ pub(crate) struct Ingest<'a> {
     pub(crate) embedder: &'a dyn Embedder,
     pub(crate) chunker: &'a dyn Chunker,
     pub(crate) batch_size: usize,
+    pub(crate) commit_chunks: usize,
     pub(crate) progress: &'a dyn Progress,
 }
 
@@ -142,13 +141,13 @@ impl Ingest<'_> {
                             }
                         }
                         uncommitted += n;
+                        if uncommitted >= self.commit_chunks.max(1) {
+                            self.index.commit()?;
+                            manifest.save(self.index_dir)?;
+                            uncommitted = 0;
+                        }
                     }
                 }
-            }
-            if uncommitted >= CHUNKS_PER_COMMIT {
-                self.index.commit()?;
-                manifest.save(self.index_dir)?;
-                uncommitted = 0;
             }
         }
 

@@ -40,10 +40,15 @@ impl Sandbox {
 
     /// Runs `rag --index <sandbox>/index ARGS` with the sandbox as working directory.
     pub fn rag(&self, args: &[&str]) -> Run {
+        self.rag_with_index(&self.index(), args)
+    }
+
+    /// Runs `rag --index INDEX ARGS` with the sandbox as working directory.
+    pub fn rag_with_index(&self, index: &Path, args: &[&str]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rag"));
         cmd.current_dir(self.path())
             .arg("--index")
-            .arg(self.index())
+            .arg(index)
             .arg("--quiet")
             .args(args);
         Run::of(cmd.output().expect("run rag"))
