@@ -6,7 +6,7 @@
 //! removed from the index. Work is committed in batches, each commit followed by the manifest, so a crash
 //! loses at most the batch in flight.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,8 +37,12 @@ pub struct IngestReport {
     pub n_unchanged: usize,
     /// Files removed from the index because they no longer exist.
     pub n_removed: usize,
+    /// Files recognised by content as moved or renamed: their vectors were reused, nothing re-embedded.
+    pub n_renamed: usize,
     /// Chunks written in this run.
     pub n_chunks: usize,
+    /// Of those, chunks that went through the embedder (the rest reused stored vectors of identical text).
+    pub n_embedded: usize,
     /// Chunks in the index afterwards.
     pub n_chunks_total: usize,
     /// Files skipped as unsupported, with the reason.
@@ -85,6 +89,7 @@ struct Prepared {
     size: u64,
     mtime_ns: u128,
     chunks: Vec<Chunk>,
+    chunk_hashes: Vec<String>,
     warnings: Vec<String>,
 }
 
@@ -185,32 +190,63 @@ impl Ingest<'_> {
             path: prepared.path.clone(),
             reason: format!("{}: {reason}", prepared.path.display()),
         };
-        let mut records = Vec::with_capacity(prepared.chunks.len());
-        for batch in prepared.chunks.chunks(self.batch_size.max(1)) {
-            let texts: Vec<&str> = batch.iter().map(|c| c.text.as_str()).collect();
+        // Vectors already stored for identical chunk text: this file's previous version, or, for a file that
+        // appeared with the content of one that disappeared, the file it was renamed from.
+        let renamed_from = if manifest.files.contains_key(&prepared.key) {
+            None
+        } else {
+            manifest
+                .files
+                .iter()
+                .find(|(key, entry)| entry.hash == prepared.hash && !Path::new(key.as_str()).exists())
+                .map(|(key, _)| key.clone())
+        };
+        let reuse_source = renamed_from.as_deref().unwrap_or(&prepared.key);
+        let mut stored: HashMap<String, Vec<f32>> = if manifest.files.contains_key(reuse_source) {
+            self.index
+                .chunk_vectors(reuse_source)
+                .map_err(|e| fail(e.to_string()))?
+                .into_iter()
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut vectors: Vec<Option<Vec<f32>>> = prepared.chunk_hashes.iter().map(|h| stored.get(h).cloned()).collect();
+        stored.clear();
+        let missing: Vec<usize> = (0..vectors.len()).filter(|&i| vectors[i].is_none()).collect();
+        for batch in missing.chunks(self.batch_size.max(1)) {
+            let texts: Vec<&str> = batch.iter().map(|&i| prepared.chunks[i].text.as_str()).collect();
             let started = Instant::now();
-            let vectors = self.embedder.embed(&texts).map_err(|e| fail(e.to_string()))?;
+            let embedded = self.embedder.embed(&texts).map_err(|e| fail(e.to_string()))?;
             report.embed_time += started.elapsed();
-            for (chunk, vector) in batch.iter().zip(vectors) {
-                records.push(Record {
-                    id: chunk_id(&prepared.key, chunk.idx),
-                    vector,
-                    text: chunk.text.clone(),
-                    payload: Payload {
-                        source: prepared.key.clone(),
-                        kind: prepared.kind.clone(),
-                        title: prepared.title.clone(),
-                        chunk_idx: chunk.idx,
-                        byte_start: chunk.location.byte_start,
-                        byte_end: chunk.location.byte_end,
-                        lines: chunk.location.lines,
-                        pages: chunk.location.pages,
-                        section: chunk.location.section.clone(),
-                        doc_hash: prepared.hash.clone(),
-                    },
-                });
+            for (&i, vector) in batch.iter().zip(embedded) {
+                vectors[i] = Some(vector);
             }
             self.progress.advance(batch.len() as u64);
+        }
+        self.progress.advance((prepared.chunks.len() - missing.len()) as u64);
+        report.n_embedded += missing.len();
+        let mut records = Vec::with_capacity(prepared.chunks.len());
+        for ((chunk, vector), chunk_hash) in prepared.chunks.iter().zip(vectors).zip(&prepared.chunk_hashes) {
+            let vector = vector.ok_or_else(|| fail("embedder returned too few vectors".into()))?;
+            records.push(Record {
+                id: chunk_id(&prepared.key, chunk.idx),
+                vector,
+                text: chunk.text.clone(),
+                payload: Payload {
+                    source: prepared.key.clone(),
+                    kind: prepared.kind.clone(),
+                    title: prepared.title.clone(),
+                    chunk_idx: chunk.idx,
+                    byte_start: chunk.location.byte_start,
+                    byte_end: chunk.location.byte_end,
+                    lines: chunk.location.lines,
+                    pages: chunk.location.pages,
+                    section: chunk.location.section.clone(),
+                    doc_hash: prepared.hash.clone(),
+                    chunk_hash: chunk_hash.clone(),
+                },
+            });
         }
         let n_chunks = records.len();
         self.index
@@ -228,6 +264,11 @@ impl Ingest<'_> {
                 ingested_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             },
         );
+        if let Some(old) = renamed_from {
+            self.index.delete_source(&old).map_err(|e| fail(e.to_string()))?;
+            manifest.files.remove(&old);
+            report.n_renamed += 1;
+        }
         report.n_indexed += 1;
         report.n_chunks += n_chunks;
         Ok(())
@@ -279,7 +320,12 @@ fn prepare(candidate: &Candidate, manifest: &Manifest, chunker: &dyn Chunker) ->
     if chunks.is_empty() {
         return failed(format!("{}: no text to index", path.display()));
     }
+    let chunk_hashes = chunks
+        .iter()
+        .map(|c| crate::models::hex(&Sha256::digest(c.text.as_bytes())))
+        .collect();
     Outcome::Ready(Prepared {
+        chunk_hashes,
         key: candidate.key.clone(),
         path: path.clone(),
         kind: doc.kind.name().to_owned(),

@@ -160,6 +160,52 @@ fn reingest_touches_only_what_changed() {
 
     let status = sandbox.rag(&["status", "--json"]).expect_code(0).json();
     assert_eq!(status["files"].as_array().unwrap().len(), 4);
+
+    // A renamed file is recognised by its content: nothing is embedded again, the old path leaves the index.
+    std::fs::rename(docs.join("notes/ops.md"), docs.join("notes/operations.md")).unwrap();
+    let report = sandbox.rag(&["ingest", docs_arg, "--json"]).expect_code(0).json();
+    assert_eq!(
+        (report["renamed"].as_u64(), report["embedded"].as_u64()),
+        (Some(1), Some(0)),
+        "{report}"
+    );
+    assert_eq!(report["removed"], 0, "{report}");
+    let hits = sandbox
+        .rag(&["search", "cooling tower fan", "-k", "1", "--json"])
+        .expect_code(0)
+        .json();
+    assert!(
+        hits[0]["path"].as_str().unwrap().ends_with("notes/operations.md"),
+        "{hits:#}"
+    );
+
+    // Appending to a long file re-embeds only the chunks whose text changed.
+    let long: String = (1..=40)
+        .map(|i| format!("## Step {i}\n\nCheck valve {i} and record its pressure in the log.\n\n"))
+        .collect();
+    std::fs::write(docs.join("long.md"), &long).unwrap();
+    let first = sandbox.rag(&["ingest", docs_arg, "--json"]).expect_code(0).json();
+    let n = first["chunks"].as_u64().unwrap();
+    assert!(n >= 3, "{first}");
+    std::fs::write(docs.join("long.md"), format!("{long}## Step 41\n\nClose the hall.\n")).unwrap();
+    let second = sandbox.rag(&["ingest", docs_arg, "--json"]).expect_code(0).json();
+    assert_eq!(second["indexed"], 1, "{second}");
+    assert!(
+        second["embedded"].as_u64().unwrap() < second["chunks"].as_u64().unwrap(),
+        "{second}"
+    );
+    let status = sandbox.rag(&["status", "--json"]).expect_code(0).json();
+    let listed: u64 = status["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["chunks"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        status["chunks"].as_u64().unwrap(),
+        listed,
+        "no duplicates, nothing stale"
+    );
     assert_eq!(status["model"], "sentence-transformers/all-MiniLM-L6-v2");
 }
 

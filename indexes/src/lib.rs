@@ -31,6 +31,9 @@ pub trait VectorIndex: Send + Sync {
     fn search(&self, query: &Query<'_>) -> Result<Vec<Hit>, Error>;
     /// The number of records stored.
     fn count(&self) -> Result<usize, Error>;
+    /// The stored vectors of `source`'s chunks, keyed by chunk-text hash, so unchanged chunks of a modified or
+    /// renamed file can be reused instead of re-embedded.
+    fn chunk_vectors(&self, source: &str) -> Result<Vec<(String, Vec<f32>)>, Error>;
     /// Makes all writes so far durable.
     fn commit(&mut self) -> Result<(), Error>;
 }

@@ -73,6 +73,8 @@ pub struct Payload {
     pub section: Option<String>,
     /// Hex SHA-256 of the whole source file.
     pub doc_hash: String,
+    /// Hex SHA-256 of the chunk text (empty in indexes written before it was recorded).
+    pub chunk_hash: String,
 }
 
 /// Which retrievers a search uses.

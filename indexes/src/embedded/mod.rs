@@ -18,8 +18,8 @@ use qdrant_edge::{
     AnyVariants, Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match, Modifier, NamedQuery,
     PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
-    QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, UpdateOperation, VectorInternal, VectorStructInternal, Vectors,
-    WithPayloadInterface, WithVector,
+    QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
+    VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 use serde::{Deserialize, Serialize};
 
@@ -300,6 +300,49 @@ impl VectorIndex for EmbeddedIndex {
         points.into_iter().map(|point| hit(point, query.vector)).collect()
     }
 
+    fn chunk_vectors(&self, source: &str) -> Result<Vec<(String, Vec<f32>)>, Error> {
+        let filter = Self::filter(Some(&SearchFilter {
+            sources: Some(vec![source.to_owned()]),
+            kinds: None,
+        }))?;
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(256),
+                    filter: filter.clone(),
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Selector(vec![DENSE.to_owned()]),
+                    order_by: None,
+                })
+                .map_err(storage)?;
+            for record in records {
+                let hash = record
+                    .payload
+                    .as_ref()
+                    .and_then(|p| p.0.get("chunk_hash"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(VectorStructInternal::Named(mut named)) = record.vector {
+                    if let Some(VectorInternal::Dense(vector)) = named.remove(DENSE) {
+                        if !hash.is_empty() {
+                            out.push((hash, vector));
+                        }
+                    }
+                }
+            }
+            match next {
+                Some(next) => offset = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     fn count(&self) -> Result<usize, Error> {
         self.shard
             .count(CountRequest {
@@ -333,6 +376,8 @@ struct StoredPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     section: Option<String>,
     doc_hash: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    chunk_hash: String,
     text: String,
 }
 
@@ -349,6 +394,7 @@ impl StoredPayload {
             pages: p.pages,
             section: p.section,
             doc_hash: p.doc_hash,
+            chunk_hash: p.chunk_hash,
             text,
         }
     }
@@ -365,6 +411,7 @@ impl StoredPayload {
             pages: self.pages,
             section: self.section,
             doc_hash: self.doc_hash,
+            chunk_hash: self.chunk_hash,
         };
         (self.text, payload)
     }

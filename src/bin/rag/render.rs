@@ -103,7 +103,9 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
             "indexed": report.n_indexed,
             "unchanged": report.n_unchanged,
             "removed": report.n_removed,
+            "renamed": report.n_renamed,
             "chunks": report.n_chunks,
+            "embedded": report.n_embedded,
             "chunks_total": report.n_chunks_total,
             "skipped": report.skipped.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
             "failed": report.failures.iter().map(|f| json!({"path": f.path.display().to_string(), "reason": f.reason})).collect::<Vec<_>>(),
@@ -124,14 +126,16 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
             eprintln!("rag: skipped: {}: {reason}", path.display());
         }
         println!(
-            "{} files: {} indexed, {} unchanged, {} removed, {} skipped, {} failed; {} chunks written ({} in index) in {:.1}s ({:.1} chunks/s)",
+            "{} files: {} indexed, {} unchanged, {} renamed, {} removed, {} skipped, {} failed; {} chunks written ({} embedded, {} in index) in {:.1}s ({:.1} chunks/s)",
             report.n_files,
             report.n_indexed,
             report.n_unchanged,
+            report.n_renamed,
             report.n_removed,
             report.skipped.len(),
             report.failures.len(),
             report.n_chunks,
+            report.n_embedded,
             report.n_chunks_total,
             report.elapsed.as_secs_f64(),
             rate(report.n_chunks, report.elapsed),
