@@ -229,6 +229,19 @@ pub enum RetrieveMode {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenerateConfig {
+    /// Where the model runs: `local` (in-process candle, the default) or `openai` (an OpenAI-compatible
+    /// server: vLLM, llama.cpp server, Ollama, TGI).
+    pub backend: GenerateBackend,
+    /// The server's base URL for `backend = "openai"` (default `http://localhost:8080`).
+    pub base_url: String,
+    /// The model name on the server (default `default`).
+    pub api_model: String,
+    /// Bearer token for the server. Not read from the file by the CLI's convention: it comes from
+    /// `RAG_API_KEY` or `OPENAI_API_KEY`.
+    #[serde(skip)]
+    pub api_key: Option<String>,
+    /// Seconds before a server request is abandoned (default 300).
+    pub timeout_s: u64,
     /// A GGUF file (llama or qwen2 family); default: the packaged SmolLM2-135M-Instruct.
     pub model: Option<PathBuf>,
     /// Most tokens generated per answer (default 256).
@@ -248,9 +261,24 @@ pub struct GenerateConfig {
     pub device: DeviceChoice,
 }
 
+/// Generator backends.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GenerateBackend {
+    /// In-process candle on a GGUF file.
+    Local,
+    /// An OpenAI-compatible `/v1/chat/completions` server.
+    Openai,
+}
+
 impl Default for GenerateConfig {
     fn default() -> Self {
         GenerateConfig {
+            backend: GenerateBackend::Local,
+            base_url: "http://localhost:8080".into(),
+            api_model: "default".into(),
+            api_key: None,
+            timeout_s: 300,
             model: None,
             max_new_tokens: 256,
             temperature: 0.0,

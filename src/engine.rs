@@ -13,10 +13,12 @@ use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, Sea
 
 use crate::answer::{check_citations, Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
 use crate::chunk::{Chunker, TokenChunker};
-use crate::config::{Config, DeviceChoice, EmbedBackend, RerankChoice, RetrieveMode};
+use crate::config::{Config, DeviceChoice, EmbedBackend, GenerateBackend, RerankChoice, RetrieveMode};
 use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, MINILM_ID};
 use crate::error::{Error, Result};
-use crate::generate::{requantize_if_needed, Flow, GenerateOptions, Generator, GgufGenerator};
+use crate::generate::{
+    requantize_if_needed, Flow, GenerateOptions, Generator, GgufGenerator, OpenAiGenerator, OpenAiSettings,
+};
 use crate::ingest::{Ingest, IngestReport};
 use crate::manifest::Manifest;
 use crate::models::{self, ModelStore};
@@ -193,10 +195,22 @@ impl Engine {
         if let Some(generator) = self.generator.get() {
             return Ok(generator.clone());
         }
-        let path = self.generator_path()?;
-        let device = device::select(self.config.generate.device)?;
-        let generator: Arc<dyn Generator> =
-            Arc::new(GgufGenerator::load(&path, device, self.config.generate.context_tokens)?);
+        let generate = &self.config.generate;
+        let generator: Arc<dyn Generator> = match generate.backend {
+            GenerateBackend::Local => {
+                let path = self.generator_path()?;
+                let device = device::select(generate.device)?;
+                Arc::new(GgufGenerator::load(&path, device, generate.context_tokens)?)
+            }
+            GenerateBackend::Openai => Arc::new(OpenAiGenerator::new(OpenAiSettings {
+                base_url: generate.base_url.clone(),
+                model: generate.api_model.clone(),
+                api_key: generate.api_key.clone(),
+                context_tokens: generate.context_tokens,
+                timeout: std::time::Duration::from_secs(generate.timeout_s.max(1)),
+                attempts: 4,
+            })),
+        };
         self.progress.note(&format!(
             "generator: {} on {}",
             generator.model_id(),

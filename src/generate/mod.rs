@@ -5,10 +5,12 @@
 //! `spawn_blocking` and forwards the pieces through a channel.
 
 mod gguf;
+mod openai;
 mod template;
 mod tokenizer;
 
 pub use gguf::{requantize_if_needed, GgufGenerator};
+pub use openai::{OpenAiGenerator, OpenAiSettings};
 pub use template::ChatTemplate;
 
 use std::time::Duration;

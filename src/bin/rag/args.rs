@@ -32,6 +32,13 @@ pub(crate) struct Args {
     /// Generator: a GGUF file (llama or qwen2 family), or a known name (smollm2-135m, qwen2.5-0.5b).
     #[arg(long, global = true, env = "RAG_LLM")]
     pub(crate) llm: Option<PathBuf>,
+    /// Use an OpenAI-compatible server for generation at this base URL (vLLM, llama.cpp server, Ollama, TGI);
+    /// the API key comes from RAG_API_KEY or OPENAI_API_KEY.
+    #[arg(long, global = true, env = "RAG_SERVER_URL")]
+    pub(crate) server: Option<String>,
+    /// The model name on the server (with --server).
+    #[arg(long, global = true, env = "RAG_SERVER_MODEL")]
+    pub(crate) server_model: Option<String>,
     /// Device for candle models.
     #[arg(long, global = true, value_enum, env = "RAG_DEVICE")]
     pub(crate) device: Option<DeviceArg>,
@@ -195,6 +202,17 @@ impl Args {
         if let Some(path) = &self.llm {
             config.generate.model = Some(path.clone());
         }
+        if let Some(url) = &self.server {
+            config.generate.backend = rag::config::GenerateBackend::Openai;
+            config.generate.base_url = url.clone();
+        }
+        if let Some(model) = &self.server_model {
+            config.generate.api_model = model.clone();
+        }
+        // Environment variables are read here, at the edge, and passed down.
+        config.generate.api_key = std::env::var("RAG_API_KEY")
+            .or_else(|_| std::env::var("OPENAI_API_KEY"))
+            .ok();
         if let Some(device) = self.device {
             let device = match device {
                 DeviceArg::Auto => DeviceChoice::Auto,
