@@ -62,6 +62,8 @@ pub struct Timings {
     pub prefill: Duration,
     /// Generating the rest of the tokens.
     pub decode: Duration,
+    /// From the start of `ask` to the first generated text (what a user waits before the answer starts).
+    pub first_token: Duration,
     /// Everything.
     pub total: Duration,
     /// Tokens in the prompt.

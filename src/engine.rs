@@ -219,7 +219,8 @@ impl Engine {
         Ok(self.generator.get_or_init(|| generator).clone())
     }
 
-    fn chunker(&self) -> Result<Arc<dyn Chunker>> {
+    /// The chunker, built on first use from the embedding model's tokenizer.
+    pub fn chunker(&self) -> Result<Arc<dyn Chunker>> {
         if let Some(chunker) = self.chunker.get() {
             return Ok(chunker.clone());
         }
@@ -572,7 +573,9 @@ impl Engine {
         };
         let mut stream = CitationStream::new(passages.len() as u32);
         let mut cancelled = false;
+        let mut first_token = None;
         let generation = generator.generate(&prompt, &options, &mut |piece| {
+            first_token.get_or_insert_with(|| started.elapsed());
             let shown = stream.push(piece);
             if !shown.is_empty() && on_text(&shown) == Flow::Stop {
                 cancelled = true;
@@ -587,6 +590,7 @@ impl Engine {
         if cancelled {
             return Err(Error::Cancelled);
         }
+        timings.first_token = first_token.unwrap_or_else(|| started.elapsed());
         timings.prefill = generation.prefill;
         timings.decode = generation.decode;
         timings.prompt_tokens = generation.prompt_tokens;

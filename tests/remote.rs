@@ -36,7 +36,16 @@ fn start_server(api_key: &str) -> Server {
     let child = Command::new("python3")
         .args(["-m", "llama_cpp.server", "--model"])
         .arg(&model)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--n_ctx", "2048", "--n_threads", "2"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+        ])
         .args(["--model_alias", "smollm2", "--api_key", api_key])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -48,7 +57,10 @@ fn start_server(api_key: &str) -> Server {
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "llama.cpp server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "llama.cpp server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     server
@@ -64,22 +76,38 @@ fn answers_stream_from_an_openai_compatible_server() {
         let mut all = vec!["--server", server.url.as_str(), "--server-model", "smollm2"];
         all.extend_from_slice(args);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rag"));
-        cmd.current_dir(sandbox.path()).arg("--index").arg(sandbox.index()).arg("--quiet").args(&all);
+        cmd.current_dir(sandbox.path())
+            .arg("--index")
+            .arg(sandbox.index())
+            .arg("--quiet")
+            .args(&all);
         cmd.env("RAG_API_KEY", key);
         cmd.output().unwrap()
     };
-    let out = remote("secret-key", &["ask", "--json", "What is the maximum operating pressure of the pump?"]);
+    let out = remote(
+        "secret-key",
+        &["ask", "--json", "What is the maximum operating pressure of the pump?"],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["refused"], false);
     assert!(!answer["answer"].as_str().unwrap().trim().is_empty(), "{answer:#}");
     assert!(answer["answer"].as_str().unwrap().contains("12"), "{answer:#}");
-    assert!(answer["citations"][0]["path"].as_str().unwrap().ends_with("manuals/pump.pdf"), "{answer:#}");
+    assert!(
+        answer["citations"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("manuals/pump.pdf"),
+        "{answer:#}"
+    );
     assert!(answer["timings"]["generated_tokens"].as_u64().unwrap() > 0);
     assert_eq!(answer["models"]["generator"], "smollm2");
 
     // Streamed text form works the same way.
-    let out = remote("secret-key", &["ask", "What is the maximum operating pressure of the pump?"]);
+    let out = remote(
+        "secret-key",
+        &["ask", "What is the maximum operating pressure of the pump?"],
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Sources"));
 
     // A wrong key is a clear 401, not a hang or a panic.

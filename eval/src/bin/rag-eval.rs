@@ -78,6 +78,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The embedder alone: texts/s and tokens/s over a dataset's chunks (the ceiling for ingest throughput).
+    BenchEmbed {
+        /// BEIR dataset directory.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Only the first N documents.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Texts per embedder call.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Sort chunks by length before batching (less padding).
+        #[arg(long)]
+        sort: bool,
+    },
     /// Write a BEIR corpus as one text file per document.
     BeirToFiles {
         /// Dataset directory.
@@ -115,6 +130,52 @@ fn run(args: Args) -> anyhow::Result<()> {
         config.generate.threads = Some(threads);
     }
     match args.command {
+        Command::BenchEmbed {
+            dataset,
+            limit,
+            batch,
+            sort,
+        } => {
+            let engine = Engine::from_config(config.clone())?;
+            let chunker = engine.chunker()?;
+            let embedder = engine.embedder()?;
+            let mut docs = rag_eval::beir::read_corpus(&dataset.join("corpus.jsonl"))?;
+            docs.truncate(limit.unwrap_or(usize::MAX));
+            let mut texts = Vec::new();
+            for d in &docs {
+                let text = format!("{}\n\n{}", d.title, d.text);
+                let doc = rag::connectors::load(std::path::Path::new("doc.txt"), text.as_bytes())?;
+                texts.extend(chunker.chunk(&doc).into_iter().map(|c| c.text));
+            }
+            if sort {
+                texts.sort_by_key(|t| t.len());
+            }
+            let tokenizer_path = rag::models::ModelStore::default_cache_dir().join("all-minilm-l6-v2/tokenizer.json");
+            let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut tokens = 0usize;
+            for t in &texts {
+                tokens += tokenizer
+                    .encode(t.as_str(), true)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .len()
+                    .min(256);
+            }
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let started = std::time::Instant::now();
+            for chunk in refs.chunks(batch.max(1)) {
+                embedder.embed(chunk)?;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{} texts, {tokens} tokens in {secs:.1} s: {:.1} texts/s, {:.0} tokens/s ({}, batch {batch}{})",
+                texts.len(),
+                texts.len() as f64 / secs,
+                tokens as f64 / secs,
+                embedder.describe(),
+                if sort { ", length-sorted" } else { "" }
+            );
+            Ok(())
+        }
         Command::BeirToFiles { dataset, out } => {
             let docs = rag_eval::beir::read_corpus(&dataset.join("corpus.jsonl"))?;
             let n = rag_eval::beir::write_as_files(&docs, &out).with_context(|| out.display().to_string())?;

@@ -223,6 +223,7 @@ pub(crate) fn answer_json(answer: &Answer, models: Value) {
             "pack_ms": ms(t.pack),
             "prefill_ms": ms(t.prefill),
             "decode_ms": ms(t.decode),
+            "first_token_ms": ms(t.first_token),
             "total_ms": ms(t.total),
             "prompt_tokens": t.prompt_tokens,
             "generated_tokens": t.generated_tokens,
