@@ -203,7 +203,7 @@ impl Generator for GgufGenerator {
             if prefill.is_none() {
                 prefill = Some(started.elapsed());
             }
-            if self.stop_ids.contains(&next) {
+            if self.stop_ids.contains(&next) && !options.ignore_eos {
                 stop = StopReason::EndOfTurn;
                 break;
             }

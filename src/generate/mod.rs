@@ -54,6 +54,8 @@ pub struct GenerateOptions {
     /// Stop when the last this-many generated tokens already occurred in the answer (a degenerate loop);
     /// 0 disables the guard.
     pub loop_window: usize,
+    /// Keep generating through end-of-turn tokens (benchmarks that need a fixed output length).
+    pub ignore_eos: bool,
 }
 
 impl Default for GenerateOptions {
@@ -64,6 +66,7 @@ impl Default for GenerateOptions {
             seed: 42,
             repeat_penalty: 1.0,
             loop_window: 12,
+            ignore_eos: false,
         }
     }
 }

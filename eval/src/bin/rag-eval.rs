@@ -93,6 +93,18 @@ enum Command {
         #[arg(long)]
         sort: bool,
     },
+    /// The generator alone: prefill and decode tokens/s on a fixed prompt (the candle side of eval/speed.py).
+    BenchGenerate {
+        /// A GGUF file or a known generator name (default: the configured generator).
+        #[arg(long)]
+        llm: Option<PathBuf>,
+        /// Prompt length in tokens.
+        #[arg(long, default_value_t = 1000)]
+        prompt_tokens: usize,
+        /// Tokens to generate (end-of-turn is ignored until then).
+        #[arg(long, default_value_t = 128)]
+        gen: usize,
+    },
     /// Write a BEIR corpus as one text file per document.
     BeirToFiles {
         /// Dataset directory.
@@ -173,6 +185,51 @@ fn run(args: Args) -> anyhow::Result<()> {
                 tokens as f64 / secs,
                 embedder.describe(),
                 if sort { ", length-sorted" } else { "" }
+            );
+            Ok(())
+        }
+        Command::BenchGenerate {
+            llm,
+            prompt_tokens,
+            gen,
+        } => {
+            if llm.is_some() {
+                config.generate.model = llm;
+            }
+            let engine = Engine::from_config(config.clone())?;
+            let generator = engine.generator()?;
+            // A deterministic filler text cut to the requested number of tokens.
+            let filler = "The pump hall holds four centrifugal pumps, each checked every shift for noise, leaks and \
+                          vibration; readings go into the logbook together with the discharge pressure. ";
+            let mut user = String::new();
+            while generator.count_tokens(&user)? < prompt_tokens {
+                user.push_str(filler);
+            }
+            let prompt = rag::prompt::Prompt {
+                system: "Summarise the text.".into(),
+                user,
+            };
+            let options = rag::generate::GenerateOptions {
+                max_new_tokens: gen,
+                loop_window: 0,
+                ignore_eos: true,
+                ..Default::default()
+            };
+            // One warm-up run (page-in of the weights), then the measured one.
+            generator.generate(
+                &prompt,
+                &rag::generate::GenerateOptions {
+                    max_new_tokens: 4,
+                    ..options.clone()
+                },
+                &mut |_| rag::Flow::Continue,
+            )?;
+            let g = generator.generate(&prompt, &options, &mut |_| rag::Flow::Continue)?;
+            let prefill = g.prompt_tokens as f64 / g.prefill.as_secs_f64();
+            let decode = g.generated_tokens.saturating_sub(1) as f64 / g.decode.as_secs_f64().max(1e-9);
+            println!(
+                "{{\"engine\": \"candle\", \"model\": {:?}, \"prompt_tokens\": {}, \"generated_tokens\": {}, \"prefill_tok_s\": {prefill:.1}, \"decode_tok_s\": {decode:.1}}}",
+                generator.model_id(), g.prompt_tokens, g.generated_tokens
             );
             Ok(())
         }
