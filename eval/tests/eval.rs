@@ -76,8 +76,16 @@ fn qa_slice_of_xquad() {
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["questions"], 3);
     assert!(v["recall_at_k"].as_f64().unwrap() >= 0.66, "{v:#}");
-    assert_eq!(v["citations_valid"].as_f64().unwrap(), 1.0, "{v:#}");
-    for key in ["exact_match", "f1", "contains_gold", "false_refusal_rate"] {
+    // Whatever the model cites, the sources the engine reports are passages it was given.
+    assert_eq!(v["sources_valid"].as_f64().unwrap(), 1.0, "{v:#}");
+    for key in [
+        "exact_match",
+        "f1",
+        "contains_gold",
+        "false_refusal_rate",
+        "citations_valid",
+        "cited",
+    ] {
         assert!((0.0..=1.0).contains(&v[key].as_f64().unwrap()), "{key}: {v:#}");
     }
     assert!(v["p50_answer_s"].as_f64().unwrap() > 0.0);

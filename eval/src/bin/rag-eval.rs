@@ -288,6 +288,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "f1": r.f1,
                 "contains_gold": r.contains,
                 "citations_valid": r.citations_valid,
+                "sources_valid": r.sources_valid,
                 "cited": r.cited,
                 "refusal_rate_unanswerable": r.refusal_rate,
                 "false_refusal_rate": r.false_refusal_rate,
@@ -313,7 +314,10 @@ fn run(args: Args) -> anyhow::Result<()> {
                         "EM {:.4}  F1 {:.4}  contains gold {:.4}",
                         r.exact_match, r.f1, r.contains
                     );
-                    println!("citations valid {:.4}  cited {:.4}", r.citations_valid, r.cited);
+                    println!(
+                        "model's citations valid {:.4}  sources valid after checking {:.4}  cited {:.4}",
+                        r.citations_valid, r.sources_valid, r.cited
+                    );
                     println!(
                         "refusal rate (unanswerable) {:.4}  false refusals {:.4}",
                         r.refusal_rate, r.false_refusal_rate
