@@ -41,13 +41,50 @@ pub enum DatasetError {
     },
 }
 
-/// Reads every document of a BEIR `corpus.jsonl`.
-pub fn read_corpus(path: &Path) -> Result<Vec<CorpusDoc>, DatasetError> {
+/// One non-empty line of a JSON-lines file, parsed, with what is needed to name it in an error.
+pub(crate) struct JsonLine<'a> {
+    value: serde_json::Value,
+    path: &'a Path,
+    line: usize,
+}
+
+impl JsonLine<'_> {
+    /// An error naming this file and line.
+    pub(crate) fn error(&self, reason: impl Into<String>) -> DatasetError {
+        DatasetError::Line {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            reason: reason.into(),
+        }
+    }
+
+    /// A string field, if present.
+    pub(crate) fn opt_str(&self, name: &str) -> Option<String> {
+        self.value.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+    }
+
+    /// A required string field.
+    pub(crate) fn str(&self, name: &str) -> Result<String, DatasetError> {
+        self.opt_str(name)
+            .ok_or_else(|| self.error(format!("missing string field {name}")))
+    }
+
+    /// The parsed value.
+    pub(crate) fn value(&self) -> &serde_json::Value {
+        &self.value
+    }
+}
+
+/// Reads a JSON-lines file, skipping blank lines, turning each line into a `T` with `parse`.
+pub(crate) fn read_jsonl<T>(
+    path: &Path,
+    mut parse: impl FnMut(&JsonLine<'_>) -> Result<T, DatasetError>,
+) -> Result<Vec<T>, DatasetError> {
     let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut docs = Vec::new();
+    let mut items = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|source| DatasetError::Io {
             path: path.to_path_buf(),
@@ -56,52 +93,35 @@ pub fn read_corpus(path: &Path) -> Result<Vec<CorpusDoc>, DatasetError> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |reason: String| DatasetError::Line {
+        let value = serde_json::from_str(&line).map_err(|e| DatasetError::Line {
             path: path.to_path_buf(),
             line: i + 1,
-            reason,
-        };
-        let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| bad(format!("bad JSON: {e}")))?;
-        let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let id = field("_id").ok_or_else(|| bad("missing string field _id".into()))?;
-        docs.push(CorpusDoc {
-            id,
-            title: field("title").unwrap_or_default(),
-            text: field("text").ok_or_else(|| bad("missing string field text".into()))?,
-        });
+            reason: format!("bad JSON: {e}"),
+        })?;
+        items.push(parse(&JsonLine {
+            value,
+            path,
+            line: i + 1,
+        })?);
     }
-    Ok(docs)
+    Ok(items)
+}
+
+/// Reads every document of a BEIR `corpus.jsonl`.
+pub fn read_corpus(path: &Path) -> Result<Vec<CorpusDoc>, DatasetError> {
+    read_jsonl(path, |line| {
+        Ok(CorpusDoc {
+            id: line.str("_id")?,
+            title: line.opt_str("title").unwrap_or_default(),
+            text: line.str("text")?,
+        })
+    })
 }
 
 /// Reads a BEIR `queries.jsonl`: `(_id, text)` pairs, in file order. Only `_id` and `text` are read (SciFact's
 /// `metadata` holds the qrels).
 pub fn read_queries(path: &Path) -> Result<Vec<(String, String)>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut queries = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |reason: String| DatasetError::Line {
-            path: path.to_path_buf(),
-            line: i + 1,
-            reason,
-        };
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("bad JSON: {e}")))?;
-        let id = value
-            .get("_id")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad("missing string field _id".into()))?;
-        let text = value
-            .get("text")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| bad("missing string field text".into()))?;
-        queries.push((id.to_owned(), text.to_owned()));
-    }
-    Ok(queries)
+    read_jsonl(path, |line| Ok((line.str("_id")?, line.str("text")?)))
 }
 
 /// Reads a BEIR qrels TSV (`query-id`, `corpus-id`, `score`, with a header line): query id → judgements.

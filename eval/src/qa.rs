@@ -79,35 +79,23 @@ pub struct QaReport {
 
 /// Reads `qa.dev.jsonl`.
 pub fn read_qa(path: &Path) -> Result<Vec<QaItem>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut items = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |reason: String| DatasetError::Line {
-            path: path.to_path_buf(),
-            line: i + 1,
-            reason,
-        };
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("bad JSON: {e}")))?;
-        let s = |key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_owned);
-        let answers = match v.get("answers").and_then(|a| a.as_array()) {
-            Some(list) => list.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
-            None => return Err(bad("missing array field answers".into())),
-        };
-        items.push(QaItem {
-            id: s("id").ok_or_else(|| bad("missing string field id".into()))?,
-            question: s("question").ok_or_else(|| bad("missing string field question".into()))?,
-            doc_id: s("doc_id").ok_or_else(|| bad("missing string field doc_id".into()))?,
-            answerable: v.get("answerable").and_then(|a| a.as_bool()).unwrap_or(true),
+    beir::read_jsonl(path, |line| {
+        let answers = line
+            .value()
+            .get("answers")
+            .and_then(|a| a.as_array())
+            .ok_or_else(|| line.error("missing array field answers"))?
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        Ok(QaItem {
+            id: line.str("id")?,
+            question: line.str("question")?,
+            doc_id: line.str("doc_id")?,
+            answerable: line.value().get("answerable").and_then(|a| a.as_bool()).unwrap_or(true),
             answers,
-        });
-    }
-    Ok(items)
+        })
+    })
 }
 
 /// SQuAD answer normalisation: lowercase, drop punctuation and the articles a/an/the, collapse whitespace.
