@@ -189,12 +189,7 @@ pub fn run(
             }));
         }
     }
-    beir::write_as_files(&corpus, &options.docs_dir).map_err(|source| EvalError::Io {
-        path: options.docs_dir.clone(),
-        source,
-    })?;
-    engine.ingest(std::slice::from_ref(&options.docs_dir))?;
-    let by_file: HashMap<String, String> = corpus.iter().map(|d| (beir::file_name(&d.id), d.id.clone())).collect();
+    let by_file = crate::retrieval::ingest_corpus(engine, &corpus, &options.docs_dir)?;
     let doc_of = |source: &str| {
         Path::new(source)
             .file_name()

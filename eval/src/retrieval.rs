@@ -72,6 +72,20 @@ pub enum EvalError {
     },
 }
 
+/// Writes `corpus` as files under `docs_dir`, ingests them (incrementally), and returns file name → document id.
+pub(crate) fn ingest_corpus(
+    engine: &Engine,
+    corpus: &[beir::CorpusDoc],
+    docs_dir: &Path,
+) -> Result<HashMap<String, String>, EvalError> {
+    beir::write_as_files(corpus, docs_dir).map_err(|source| EvalError::Io {
+        path: docs_dir.to_path_buf(),
+        source,
+    })?;
+    engine.ingest(&[docs_dir.to_path_buf()])?;
+    Ok(corpus.iter().map(|d| (beir::file_name(&d.id), d.id.clone())).collect())
+}
+
 /// Ingests the dataset's corpus into `engine`'s index (incrementally) and evaluates every mode.
 pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<Vec<ModeReport>, EvalError> {
     let dataset = &options.dataset;
@@ -103,14 +117,7 @@ pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<Vec<ModeReport
         }
         None => corpus,
     };
-    beir::write_as_files(&corpus, &options.docs_dir).map_err(|source| EvalError::Io {
-        path: options.docs_dir.clone(),
-        source,
-    })?;
-    engine.ingest(std::slice::from_ref(&options.docs_dir))?;
-
-    // File name → document id.
-    let by_file: HashMap<String, String> = corpus.iter().map(|d| (beir::file_name(&d.id), d.id.clone())).collect();
+    let by_file = ingest_corpus(engine, &corpus, &options.docs_dir)?;
     let searcher = engine.searcher()?;
     let mut reports = Vec::new();
     for &mode in &options.modes {
