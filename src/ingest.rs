@@ -362,9 +362,11 @@ fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<C
             .filter_entry(|entry| {
                 entry.depth() == 0
                     || !(entry.file_name().to_string_lossy().starts_with('.')
-                        || index_dir
-                            .as_deref()
-                            .is_some_and(|d| entry.path().canonicalize().ok().as_deref() == Some(d)))
+                        // Only directories can be the index; files need no canonicalisation here.
+                        || (entry.file_type().is_dir()
+                            && index_dir
+                                .as_deref()
+                                .is_some_and(|d| entry.path().canonicalize().ok().as_deref() == Some(d))))
             });
         for entry in walker {
             let entry = match entry {

@@ -95,3 +95,15 @@ fn reingest_skips_unchanged_and_replaces_changed_files() {
     assert!(changed.n_chunks > 1);
     assert_eq!(changed.n_chunks_total, 1 + changed.n_chunks);
 }
+
+#[test]
+fn an_index_inside_the_ingested_folder_is_not_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    // The engine's index lives at <dir>/index, and <dir> itself is ingested: its JSON files must be left alone.
+    std::fs::write(dir.path().join("notes.txt"), "The pump pressure limit is twelve bar.\n").unwrap();
+    let engine = engine(dir.path(), "", 0.1);
+    engine.ingest(&[dir.path().to_path_buf()]).unwrap();
+    let again = engine.ingest(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(again.n_files, 1, "{again:?}");
+    assert_eq!(again.n_chunks_total, 1);
+}

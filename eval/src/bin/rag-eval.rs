@@ -247,10 +247,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             json,
             out,
         } => {
-            let scratch = tempfile::tempdir()?;
-            let index = args.index.clone().unwrap_or_else(|| scratch.path().join("index"));
-            config.index = rag::config::IndexConfig::Embedded { dir: index.clone() };
-            let docs_dir = PathBuf::from(format!("{}.docs-qa", index.display()));
+            let (_scratch, docs_dir) = use_index(&args.index, &mut config, "qa")?;
             let engine = Engine::from_config(config.clone())?;
             let options = QaOptions {
                 dataset: dataset.clone(),
@@ -343,11 +340,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             json,
             out,
         } => {
-            let scratch = tempfile::tempdir()?;
-            let index = args.index.clone().unwrap_or_else(|| scratch.path().join("index"));
-            config.index = rag::config::IndexConfig::Embedded { dir: index.clone() };
             let slice = limit.map_or("full".to_owned(), |n| format!("limit{n}-d{distractors}"));
-            let docs_dir = PathBuf::from(format!("{}.docs-{slice}", index.display()));
+            let (_scratch, docs_dir) = use_index(&args.index, &mut config, &slice)?;
             let modes = match mode {
                 ModeArg::All => vec![RetrieveMode::Bm25, RetrieveMode::Dense, RetrieveMode::Hybrid],
                 ModeArg::Hybrid => vec![RetrieveMode::Hybrid],
@@ -408,6 +402,16 @@ fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Points `config` at the `--index` directory, or at a temporary one (returned, to live as long as the run), and
+/// returns where the dataset's files go: beside the index, named by `tag`.
+fn use_index(index: &Option<PathBuf>, config: &mut Config, tag: &str) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let scratch = tempfile::tempdir()?;
+    let dir = index.clone().unwrap_or_else(|| scratch.path().join("index"));
+    let docs_dir = PathBuf::from(format!("{}.docs-{tag}", dir.display()));
+    config.index = rag::config::IndexConfig::Embedded { dir };
+    Ok((scratch, docs_dir))
 }
 
 fn mode_name(mode: RetrieveMode) -> &'static str {
