@@ -1,4 +1,5 @@
-//! In-process generation with candle on a quantized GGUF model (llama and qwen2 families).
+//! In-process generation with candle on a quantized GGUF model: llama and qwen2 families on our own decoder
+//! ([`super::model`], tuned for CPU), gemma (1-3) and phi3 on candle-transformers' models.
 //!
 //! candle 0.11's CPU kernels for Q4_1, Q5_0 and Q5_1 are scalar; [`requantize_if_needed`] rewrites such
 //! tensors once to Q8_0, which has SIMD kernels (measured 2.7x faster decode on SmolLM2), and caches the file.
@@ -12,7 +13,9 @@ use candle_core::quantized::gguf_file::{self, Content};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use candle_transformers::models::{quantized_gemma3, quantized_phi3};
+
+use super::model::Decoder;
 use tokenizers::Tokenizer;
 
 use super::{ChatTemplate, Flow, GenerateOptions, Generation, Generator, StopReason};
@@ -24,23 +27,34 @@ use crate::prompt::Prompt;
 const REPEAT_LAST_N: usize = 64;
 
 enum Weights {
-    Llama(quantized_llama::ModelWeights),
-    Qwen2(quantized_qwen2::ModelWeights),
+    Decoder(Box<Decoder>),
+    Gemma(Box<quantized_gemma3::ModelWeights>),
+    Phi3(Box<quantized_phi3::ModelWeights>),
 }
 
 impl Weights {
+    /// Logits of the last position, shape `(vocab,)`.
     fn forward(&mut self, input: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
         match self {
-            Weights::Llama(m) => m.forward(input, pos),
-            Weights::Qwen2(m) => m.forward(input, pos),
+            Weights::Decoder(m) => m.forward(input, pos)?.squeeze(0),
+            Weights::Gemma(m) => m.forward(input, pos)?.squeeze(0),
+            Weights::Phi3(m) => m.forward(input, pos)?.squeeze(0),
         }
     }
 
+    /// Forgets the previous prompt (gemma's and phi3's caches restart by themselves at position 0).
     fn clear_kv_cache(&mut self) {
-        match self {
-            Weights::Llama(m) => m.clear_kv_cache(),
-            Weights::Qwen2(m) => m.clear_kv_cache(),
+        if let Weights::Decoder(m) = self {
+            m.clear_kv_cache()
         }
+    }
+}
+
+/// Longest context each architecture's implementation allows.
+fn implementation_limit(architecture: &str, trained: usize) -> usize {
+    match architecture {
+        "llama" | "qwen2" => trained.min(32_768),
+        _ => trained,
     }
 }
 
@@ -74,10 +88,7 @@ impl GgufGenerator {
             .get(&format!("{architecture}.context_length"))
             .and_then(|v| v.to_u32().ok())
             .map_or(2048, |v| v as usize);
-        let limit = match architecture.as_str() {
-            "llama" => trained.min(quantized_llama::MAX_SEQ_LEN),
-            _ => trained,
-        };
+        let context_tokens = context_tokens.min(implementation_limit(&architecture, trained));
         let tokenizer = super::tokenizer::from_gguf(&content).map_err(|e| Error::model(&name, e))?;
         let template = ChatTemplate::detect(text("tokenizer.chat_template").as_deref());
         let mut stop_ids: Vec<u32> = template
@@ -88,19 +99,21 @@ impl GgufGenerator {
         if let Some(eos) = md.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
             stop_ids.push(eos);
         }
+        let load_err = |e: candle_core::Error| Error::model(&name, e);
         let weights = match architecture.as_str() {
-            "llama" => Weights::Llama(
-                quantized_llama::ModelWeights::from_gguf(content, &mut file, &device)
-                    .map_err(|e| Error::model(&name, e))?,
-            ),
-            "qwen2" => Weights::Qwen2(
-                quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &device)
-                    .map_err(|e| Error::model(&name, e))?,
-            ),
+            "llama" | "qwen2" => Weights::Decoder(Box::new(
+                Decoder::from_gguf(&architecture, &content, &mut file, &device, context_tokens).map_err(load_err)?,
+            )),
+            "gemma" | "gemma2" | "gemma3" => Weights::Gemma(Box::new(
+                quantized_gemma3::ModelWeights::from_gguf(content, &mut file, &device).map_err(load_err)?,
+            )),
+            "phi3" => Weights::Phi3(Box::new(
+                quantized_phi3::ModelWeights::from_gguf(false, content, &mut file, &device).map_err(load_err)?,
+            )),
             other => {
                 return Err(Error::model(
                     &name,
-                    format!("architecture {other:?} is not supported (llama and qwen2 families are)"),
+                    format!("architecture {other:?} is not supported (llama, qwen2, gemma and phi3 families are)"),
                 ))
             }
         };
@@ -110,7 +123,7 @@ impl GgufGenerator {
             template,
             stop_ids,
             device,
-            context_tokens: context_tokens.min(limit),
+            context_tokens,
             model_id,
             architecture,
         })
@@ -187,7 +200,7 @@ impl Generator for GgufGenerator {
         let input = Tensor::new(ids.as_slice(), &self.device)
             .and_then(|t| t.unsqueeze(0))
             .map_err(err)?;
-        let mut logits = weights.forward(&input, 0).and_then(|l| l.squeeze(0)).map_err(err)?;
+        let mut logits = weights.forward(&input, 0).map_err(err)?;
         let mut prefill = None;
         let mut generated = 0;
         let mut stop = StopReason::Length;
@@ -237,10 +250,7 @@ impl Generator for GgufGenerator {
             let input = Tensor::new(&[next], &self.device)
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(err)?;
-            logits = weights
-                .forward(&input, ids.len() + generated - 1)
-                .and_then(|l| l.squeeze(0))
-                .map_err(err)?;
+            logits = weights.forward(&input, ids.len() + generated - 1).map_err(err)?;
         }
         let prefill = prefill.unwrap_or_else(|| started.elapsed());
         Ok(Generation {

@@ -5,6 +5,7 @@
 //! `spawn_blocking` and forwards the pieces through a channel.
 
 mod gguf;
+mod model;
 mod openai;
 mod template;
 mod tokenizer;
