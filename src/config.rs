@@ -79,11 +79,24 @@ pub struct IngestConfig {
     /// Commit the index and the manifest after at least this many new chunks (default 4096): a crash loses at
     /// most the work since the last commit, and a re-run redoes it.
     pub commit_chunks: usize,
+    /// Chunks gathered across files, sorted by length and embedded together (default 1024): similar lengths
+    /// in a batch mean less padding.
+    pub embed_window: usize,
+    /// Threads reading and chunking files (default: the physical cores).
+    pub workers: Option<usize>,
+    /// Seconds one file may take to read, parse and chunk before it is reported as failed and abandoned
+    /// (default 120).
+    pub file_timeout_s: f64,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { commit_chunks: 4096 }
+        IngestConfig {
+            commit_chunks: 4096,
+            embed_window: 1024,
+            workers: None,
+            file_timeout_s: 120.0,
+        }
     }
 }
 

@@ -343,9 +343,16 @@ impl Engine {
             index: &mut index,
             index_dir: dir,
             embedder: &*embedder,
-            chunker: &*chunker,
+            chunker,
             batch_size: self.config.embed.batch_size,
             commit_chunks: self.config.ingest.commit_chunks,
+            embed_window: self.config.ingest.embed_window,
+            workers: self
+                .config
+                .ingest
+                .workers
+                .unwrap_or_else(crate::device::default_threads),
+            file_timeout: std::time::Duration::from_secs_f64(self.config.ingest.file_timeout_s.max(0.001)),
             progress: &*self.progress,
         }
         .run(paths)

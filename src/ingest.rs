@@ -8,10 +8,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rag_indexes::{Payload, Record, VectorIndex};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
@@ -23,8 +23,6 @@ use crate::progress::Progress;
 
 /// Files larger than this are refused (a per-file memory bound).
 pub(crate) const MAX_FILE_BYTES: u64 = 256 << 20;
-/// Files loaded and chunked in parallel per batch.
-const FILES_PER_BATCH: usize = 64;
 
 /// What an ingest did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,8 +93,15 @@ struct Prepared {
 
 enum Outcome {
     Unchanged,
-    Ready(Prepared),
+    Ready(Box<Prepared>),
     Failed(IngestFailure),
+}
+
+/// A prepared file waiting for its missing vectors.
+struct Pending {
+    prepared: Box<Prepared>,
+    vectors: Vec<Option<Vec<f32>>>,
+    renamed_from: Option<String>,
 }
 
 /// The pieces ingest works with.
@@ -104,13 +109,24 @@ pub(crate) struct Ingest<'a> {
     pub(crate) index: &'a mut dyn VectorIndex,
     pub(crate) index_dir: &'a Path,
     pub(crate) embedder: &'a dyn Embedder,
-    pub(crate) chunker: &'a dyn Chunker,
+    pub(crate) chunker: Arc<dyn Chunker>,
     pub(crate) batch_size: usize,
     pub(crate) commit_chunks: usize,
+    /// Chunks gathered across files, sorted by length and embedded together.
+    pub(crate) embed_window: usize,
+    /// Threads reading and chunking files.
+    pub(crate) workers: usize,
+    /// Longest a single file may take to read and chunk before it is reported and abandoned.
+    pub(crate) file_timeout: Duration,
     pub(crate) progress: &'a dyn Progress,
 }
 
 impl Ingest<'_> {
+    /// The pipeline: the walk lists the files; loader threads read, hash, parse and chunk them in parallel and
+    /// hand them over through a bounded channel; this thread gathers chunks across files into a window, embeds
+    /// the window sorted by length (less padding), and writes each file's records once all its vectors are
+    /// there, committing every `commit_chunks` chunks. Memory holds the window and the files in flight, not
+    /// the corpus.
     pub(crate) fn run(mut self, roots: &[PathBuf]) -> Result<IngestReport> {
         let started = Instant::now();
         let mut report = IngestReport::default();
@@ -120,41 +136,58 @@ impl Ingest<'_> {
         let seen: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
 
         self.progress.start("chunks", 0);
+        let jobs: Vec<Job> = candidates
+            .into_iter()
+            .map(|c| Job {
+                previous: manifest.files.get(&c.key).cloned(),
+                candidate: c,
+            })
+            .collect();
+        let loader = Loader::start(jobs, self.chunker.clone(), self.workers, self.file_timeout);
         let mut total_chunks = 0u64;
         let mut uncommitted = 0usize;
-        for batch in candidates.chunks(FILES_PER_BATCH) {
-            let outcomes: Vec<Outcome> = batch.par_iter().map(|c| prepare(c, &manifest, self.chunker)).collect();
-            for outcome in outcomes {
-                match outcome {
-                    Outcome::Unchanged => report.n_unchanged += 1,
-                    Outcome::Failed(failure) => {
-                        self.progress.note(&format!("failed: {}", failure.reason));
-                        report.failures.push(failure);
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut window = 0usize;
+        let mut in_flight = 0usize;
+        for outcome in loader {
+            match outcome {
+                Outcome::Unchanged => report.n_unchanged += 1,
+                Outcome::Failed(failure) => {
+                    self.progress.note(&format!("failed: {}", failure.reason));
+                    report.failures.push(failure);
+                }
+                Outcome::Ready(prepared) => {
+                    total_chunks += prepared.chunks.len() as u64;
+                    self.progress.set_total(total_chunks);
+                    for warning in &prepared.warnings {
+                        report.warnings.push((prepared.path.clone(), warning.clone()));
                     }
-                    Outcome::Ready(prepared) => {
-                        total_chunks += prepared.chunks.len() as u64;
-                        self.progress.set_total(total_chunks);
-                        for warning in &prepared.warnings {
-                            report.warnings.push((prepared.path.clone(), warning.clone()));
+                    match self.reuse_vectors(prepared, &manifest, &mut report) {
+                        Ok(p) => {
+                            window += p.vectors.iter().filter(|v| v.is_none()).count();
+                            in_flight += p.vectors.len();
+                            pending.push(p);
                         }
-                        let n = prepared.chunks.len();
-                        match self.store(prepared, &mut manifest, &mut report) {
-                            Ok(()) => {}
-                            Err(failure) => {
-                                self.progress.note(&format!("failed: {}", failure.reason));
-                                report.failures.push(failure);
-                            }
+                        Err(failure) => {
+                            self.progress.note(&format!("failed: {}", failure.reason));
+                            report.failures.push(failure);
                         }
-                        uncommitted += n;
-                        if uncommitted >= self.commit_chunks.max(1) {
-                            self.index.commit()?;
-                            manifest.save(self.index_dir)?;
-                            uncommitted = 0;
-                        }
+                    }
+                    // A full window is embedded; so is what the next commit is due to include.
+                    if window >= self.embed_window.max(1) || uncommitted + in_flight >= self.commit_chunks.max(1) {
+                        uncommitted += self.flush(&mut pending, &mut manifest, &mut report);
+                        window = 0;
+                        in_flight = 0;
+                    }
+                    if uncommitted >= self.commit_chunks.max(1) {
+                        self.index.commit()?;
+                        manifest.save(self.index_dir)?;
+                        uncommitted = 0;
                     }
                 }
             }
         }
+        self.flush(&mut pending, &mut manifest, &mut report);
 
         // Files under a directory root (or given explicitly) that no longer exist leave the index.
         let root_keys: Vec<String> = roots.iter().map(|r| source_key(r)).collect();
@@ -179,19 +212,14 @@ impl Ingest<'_> {
         Ok(report)
     }
 
-    /// Embeds and writes one prepared file, replacing whatever the index held for it.
-    fn store(
+    /// Looks up the vectors already stored for identical chunk text: this file's previous version, or, for a
+    /// file that appeared with the content of one that disappeared, the file it was renamed from.
+    fn reuse_vectors(
         &mut self,
-        prepared: Prepared,
-        manifest: &mut Manifest,
+        prepared: Box<Prepared>,
+        manifest: &Manifest,
         report: &mut IngestReport,
-    ) -> std::result::Result<(), IngestFailure> {
-        let fail = |reason: String| IngestFailure {
-            path: prepared.path.clone(),
-            reason: format!("{}: {reason}", prepared.path.display()),
-        };
-        // Vectors already stored for identical chunk text: this file's previous version, or, for a file that
-        // appeared with the content of one that disappeared, the file it was renamed from.
+    ) -> std::result::Result<Pending, IngestFailure> {
         let renamed_from = if manifest.files.contains_key(&prepared.key) {
             None
         } else {
@@ -202,37 +230,107 @@ impl Ingest<'_> {
                 .map(|(key, _)| key.clone())
         };
         let reuse_source = renamed_from.as_deref().unwrap_or(&prepared.key);
-        let mut stored: HashMap<String, Vec<f32>> = if manifest.files.contains_key(reuse_source) {
+        let stored: HashMap<String, Vec<f32>> = if manifest.files.contains_key(reuse_source) {
             self.index
                 .chunk_vectors(reuse_source)
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| IngestFailure {
+                    path: prepared.path.clone(),
+                    reason: format!("{}: {e}", prepared.path.display()),
+                })?
                 .into_iter()
                 .collect()
         } else {
             HashMap::new()
         };
-        let mut vectors: Vec<Option<Vec<f32>>> = prepared.chunk_hashes.iter().map(|h| stored.get(h).cloned()).collect();
-        stored.clear();
-        let missing: Vec<usize> = (0..vectors.len()).filter(|&i| vectors[i].is_none()).collect();
+        let vectors: Vec<Option<Vec<f32>>> = prepared.chunk_hashes.iter().map(|h| stored.get(h).cloned()).collect();
+        let reused = vectors.iter().filter(|v| v.is_some()).count();
+        self.progress.advance(reused as u64);
+        report.n_embedded += vectors.len() - reused;
+        Ok(Pending {
+            prepared,
+            vectors,
+            renamed_from,
+        })
+    }
+
+    /// Embeds every missing vector of the pending files, sorted by length across files, then writes the files.
+    /// Returns the chunks written.
+    fn flush(&mut self, pending: &mut Vec<Pending>, manifest: &mut Manifest, report: &mut IngestReport) -> usize {
+        let mut missing: Vec<(usize, usize)> = pending
+            .iter()
+            .enumerate()
+            .flat_map(|(f, p)| {
+                (0..p.vectors.len())
+                    .filter(move |&c| p.vectors[c].is_none())
+                    .map(move |c| (f, c))
+            })
+            .collect();
+        // Similar lengths share a batch, so the embedder pads little.
+        missing.sort_by_key(|&(f, c)| pending[f].prepared.chunks[c].text.len());
+        let mut failed: HashMap<usize, String> = HashMap::new();
         for batch in missing.chunks(self.batch_size.max(1)) {
-            let texts: Vec<&str> = batch.iter().map(|&i| prepared.chunks[i].text.as_str()).collect();
+            let texts: Vec<&str> = batch
+                .iter()
+                .map(|&(f, c)| pending[f].prepared.chunks[c].text.as_str())
+                .collect();
             let started = Instant::now();
-            let embedded = self.embedder.embed(&texts).map_err(|e| fail(e.to_string()))?;
-            report.embed_time += started.elapsed();
-            for (&i, vector) in batch.iter().zip(embedded) {
-                vectors[i] = Some(vector);
+            match self.embedder.embed(&texts) {
+                Ok(vectors) => {
+                    for (&(f, c), vector) in batch.iter().zip(vectors) {
+                        pending[f].vectors[c] = Some(vector);
+                    }
+                }
+                Err(e) => {
+                    for &(f, _) in batch {
+                        failed.entry(f).or_insert_with(|| e.to_string());
+                    }
+                }
             }
+            report.embed_time += started.elapsed();
             self.progress.advance(batch.len() as u64);
         }
-        self.progress.advance((prepared.chunks.len() - missing.len()) as u64);
-        report.n_embedded += missing.len();
+        let mut written = 0;
+        for (f, p) in pending.drain(..).enumerate() {
+            let path = p.prepared.path.clone();
+            let fail = |reason: String| IngestFailure {
+                reason: format!("{}: {reason}", path.display()),
+                path: path.clone(),
+            };
+            let result = match failed.remove(&f) {
+                Some(reason) => Err(fail(reason)),
+                None => self.store(p, manifest, report).map_err(fail),
+            };
+            match result {
+                Ok(n) => written += n,
+                Err(failure) => {
+                    self.progress.note(&format!("failed: {}", failure.reason));
+                    report.failures.push(failure);
+                }
+            }
+        }
+        written
+    }
+
+    /// Writes one file's records, replacing whatever the index held for it. Returns the chunks written.
+    fn store(
+        &mut self,
+        pending: Pending,
+        manifest: &mut Manifest,
+        report: &mut IngestReport,
+    ) -> std::result::Result<usize, String> {
+        let Pending {
+            prepared,
+            vectors,
+            renamed_from,
+        } = pending;
+        let prepared = *prepared;
         let mut records = Vec::with_capacity(prepared.chunks.len());
-        for ((chunk, vector), chunk_hash) in prepared.chunks.iter().zip(vectors).zip(&prepared.chunk_hashes) {
-            let vector = vector.ok_or_else(|| fail("embedder returned too few vectors".into()))?;
+        for ((chunk, vector), chunk_hash) in prepared.chunks.into_iter().zip(vectors).zip(prepared.chunk_hashes) {
+            let vector = vector.ok_or("embedder returned too few vectors")?;
             records.push(Record {
                 id: chunk_id(&prepared.key, chunk.idx),
                 vector,
-                text: chunk.text.clone(),
+                text: chunk.text,
                 payload: Payload {
                     source: prepared.key.clone(),
                     kind: prepared.kind.clone(),
@@ -242,17 +340,15 @@ impl Ingest<'_> {
                     byte_end: chunk.location.byte_end,
                     lines: chunk.location.lines,
                     pages: chunk.location.pages,
-                    section: chunk.location.section.clone(),
+                    section: chunk.location.section,
                     doc_hash: prepared.hash.clone(),
-                    chunk_hash: chunk_hash.clone(),
+                    chunk_hash,
                 },
             });
         }
         let n_chunks = records.len();
-        self.index
-            .delete_source(&prepared.key)
-            .map_err(|e| fail(e.to_string()))?;
-        self.index.upsert(records).map_err(|e| fail(e.to_string()))?;
+        self.index.delete_source(&prepared.key).map_err(|e| e.to_string())?;
+        self.index.upsert(records).map_err(|e| e.to_string())?;
         manifest.files.insert(
             prepared.key.clone(),
             FileEntry {
@@ -265,18 +361,168 @@ impl Ingest<'_> {
             },
         );
         if let Some(old) = renamed_from {
-            self.index.delete_source(&old).map_err(|e| fail(e.to_string()))?;
+            self.index.delete_source(&old).map_err(|e| e.to_string())?;
             manifest.files.remove(&old);
             report.n_renamed += 1;
         }
         report.n_indexed += 1;
         report.n_chunks += n_chunks;
-        Ok(())
+        Ok(n_chunks)
     }
 }
 
+/// One file for the loaders, with what the manifest knew of it.
+struct Job {
+    candidate: Candidate,
+    previous: Option<FileEntry>,
+}
+
+/// Loader threads: read and chunk files in parallel, yielding outcomes in completion order through a bounded
+/// channel (loaders wait while the embedder is behind). A file that takes longer than the time budget is
+/// reported as failed and its thread abandoned (Rust cannot stop a thread; it finishes or dies with the
+/// process) and replaced, so one pathological file cannot stall the run.
+struct Loader {
+    results: mpsc::Receiver<(usize, Outcome)>,
+    sender: Option<mpsc::SyncSender<(usize, Outcome)>>,
+    shared: Arc<LoaderShared>,
+    chunker: Arc<dyn Chunker>,
+    timeout: Duration,
+    remaining: usize,
+}
+
+struct LoaderShared {
+    jobs: Mutex<std::vec::IntoIter<(usize, Job)>>,
+    /// Per job: when a loader started it and which file it is.
+    running: Mutex<HashMap<usize, (Instant, PathBuf)>>,
+    /// Jobs given up on; their late results are dropped.
+    abandoned: Mutex<HashSet<usize>>,
+}
+
+impl Loader {
+    fn start(jobs: Vec<Job>, chunker: Arc<dyn Chunker>, workers: usize, timeout: Duration) -> Loader {
+        let remaining = jobs.len();
+        let workers = workers.clamp(1, remaining.max(1));
+        let (sender, results) = mpsc::sync_channel(workers * 2);
+        let shared = Arc::new(LoaderShared {
+            jobs: Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>().into_iter()),
+            running: Mutex::new(HashMap::new()),
+            abandoned: Mutex::new(HashSet::new()),
+        });
+        let mut loader = Loader {
+            results,
+            sender: Some(sender),
+            shared,
+            chunker,
+            timeout,
+            remaining,
+        };
+        for _ in 0..workers {
+            loader.spawn_worker();
+        }
+        loader
+    }
+
+    fn spawn_worker(&mut self) {
+        let Some(sender) = self.sender.clone() else { return };
+        let shared = self.shared.clone();
+        let chunker = self.chunker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rag-loader".into())
+            .spawn(move || loop {
+                let next = lock(&shared.jobs).next();
+                let Some((id, job)) = next else { return };
+                lock(&shared.running).insert(id, (Instant::now(), job.candidate.path.clone()));
+                let path = job.candidate.path.clone();
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    prepare(&job.candidate, job.previous.as_ref(), &*chunker)
+                }))
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Outcome::Failed(IngestFailure {
+                        reason: format!("{}: the loader crashed on this file: {what}", path.display()),
+                        path,
+                    })
+                });
+                lock(&shared.running).remove(&id);
+                if lock(&shared.abandoned).contains(&id) || sender.send((id, outcome)).is_err() {
+                    return;
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start a loader thread: {e}");
+        }
+    }
+
+    /// Reports and abandons the jobs over the time budget; returns their failures.
+    fn reap_overdue(&mut self) -> Vec<Outcome> {
+        let overdue: Vec<(usize, PathBuf)> = lock(&self.shared.running)
+            .iter()
+            .filter(|(_, (since, _))| since.elapsed() > self.timeout)
+            .map(|(&id, (_, path))| (id, path.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (id, path) in overdue {
+            if !lock(&self.shared.abandoned).insert(id) {
+                continue;
+            }
+            lock(&self.shared.running).remove(&id);
+            self.remaining -= 1;
+            out.push(Outcome::Failed(IngestFailure {
+                reason: format!(
+                    "{}: reading and chunking took longer than {} s; abandoned",
+                    path.display(),
+                    self.timeout.as_secs_f64()
+                ),
+                path,
+            }));
+            self.spawn_worker();
+        }
+        out
+    }
+}
+
+impl Iterator for Loader {
+    type Item = Outcome;
+
+    fn next(&mut self) -> Option<Outcome> {
+        let mut overdue: Vec<Outcome> = Vec::new();
+        loop {
+            if let Some(outcome) = overdue.pop() {
+                return Some(outcome);
+            }
+            if self.remaining == 0 {
+                self.sender = None;
+                return None;
+            }
+            match self.results.recv_timeout(Duration::from_millis(250).min(self.timeout)) {
+                Ok((id, outcome)) => {
+                    if lock(&self.shared.abandoned).contains(&id) {
+                        continue;
+                    }
+                    self.remaining -= 1;
+                    return Some(outcome);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => overdue = self.reap_overdue(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Every loader is gone (could not start any): nothing more will come.
+                    self.remaining = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Locks a mutex, recovering the data if a thread panicked while holding it (the data are plain maps).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Reads, hashes, loads and chunks one file, unless the manifest shows it unchanged.
-fn prepare(candidate: &Candidate, manifest: &Manifest, chunker: &dyn Chunker) -> Outcome {
+fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Chunker) -> Outcome {
     let path = &candidate.path;
     let failed = |reason: String| {
         Outcome::Failed(IngestFailure {
@@ -294,7 +540,6 @@ fn prepare(candidate: &Candidate, manifest: &Manifest, chunker: &dyn Chunker) ->
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    let previous = manifest.files.get(&candidate.key);
     if previous.is_some_and(|p| p.size == size && p.mtime_ns == mtime_ns) {
         return Outcome::Unchanged;
     }
@@ -324,7 +569,7 @@ fn prepare(candidate: &Candidate, manifest: &Manifest, chunker: &dyn Chunker) ->
         .iter()
         .map(|c| crate::models::hex(&Sha256::digest(c.text.as_bytes())))
         .collect();
-    Outcome::Ready(Prepared {
+    Outcome::Ready(Box::new(Prepared {
         chunk_hashes,
         key: candidate.key.clone(),
         path: path.clone(),
@@ -335,7 +580,7 @@ fn prepare(candidate: &Candidate, manifest: &Manifest, chunker: &dyn Chunker) ->
         mtime_ns,
         chunks,
         warnings: doc.warnings,
-    })
+    }))
 }
 
 /// Finds the supported files under `roots`. Symbolic links are followed only within the roots, loops end the
