@@ -26,6 +26,54 @@ pub struct Chunk {
 pub trait Chunker: Send + Sync {
     /// The chunks of `doc`, in document order.
     fn chunk(&self, doc: &Document) -> Vec<Chunk>;
+
+    /// The chunks of `doc`, or `None` as soon as there would be more than `max` (a per-file bound on the
+    /// work and memory one document can claim).
+    fn chunk_at_most(&self, doc: &Document, max: usize) -> Option<Vec<Chunk>> {
+        let chunks = self.chunk(doc);
+        (chunks.len() <= max).then_some(chunks)
+    }
+}
+
+/// Longest stretch of text handed to the splitter at once. `text-splitter` searches for the best boundary by
+/// tokenizing candidate spans, which takes minutes on a 50 MB line without breaks; cutting the text first
+/// into segments of at most this size, at the largest break available (blank line, line, space), keeps it
+/// linear and changes nothing for ordinary documents (chunks are about 1 KB).
+const SEGMENT_BYTES: usize = 64 << 10;
+
+/// Splits `text` into consecutive segments of at most [`SEGMENT_BYTES`] (one char more if it must), each
+/// ending at the last blank line, else line end, else whitespace in its second half.
+fn segments(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while text.len() - start > SEGMENT_BYTES {
+        let mut limit = start + SEGMENT_BYTES;
+        while !text.is_char_boundary(limit) {
+            limit -= 1;
+        }
+        let window = &text[start..limit];
+        let half = window.len() / 2;
+        let cut = [
+            window.rfind("\n\n"),
+            window.rfind('\n'),
+            window.rfind(char::is_whitespace),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|&i| i >= half)
+        .map_or(limit, |i| start + i + 1);
+        let cut = if cut <= start { limit.max(start + 1) } else { cut };
+        let mut cut = cut;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        out.push((start, &text[start..cut]));
+        start = cut;
+    }
+    if start < text.len() {
+        out.push((start, &text[start..]));
+    }
+    out
 }
 
 /// The default chunker: token-sized, structure-aware, overlapping.
@@ -64,6 +112,10 @@ impl TokenChunker {
 
 impl Chunker for TokenChunker {
     fn chunk(&self, doc: &Document) -> Vec<Chunk> {
+        self.chunk_at_most(doc, usize::MAX).unwrap_or_default()
+    }
+
+    fn chunk_at_most(&self, doc: &Document, max: usize) -> Option<Vec<Chunk>> {
         // Pages are hard boundaries: a chunk never spans two pages, so a citation names one page.
         let sections: Vec<(usize, &str)> = match &doc.map {
             LocationMap::Pages(starts) => starts
@@ -77,22 +129,35 @@ impl Chunker for TokenChunker {
             _ => vec![(0, doc.text.as_str())],
         };
         let mut pieces: Vec<(usize, &str)> = Vec::new();
-        for (base, text) in sections {
-            match doc.kind {
-                DocKind::Markdown => pieces.extend(self.markdown.chunk_indices(text).map(|(o, t)| (base + o, t))),
-                _ => pieces.extend(self.text.chunk_indices(text).map(|(o, t)| (base + o, t))),
+        for (base, section) in sections {
+            for (offset, text) in segments(section) {
+                let base = base + offset;
+                let found: Box<dyn Iterator<Item = (usize, &str)>> = match doc.kind {
+                    DocKind::Markdown => Box::new(self.markdown.chunk_indices(text)),
+                    _ => Box::new(self.text.chunk_indices(text)),
+                };
+                for (o, t) in found {
+                    if t.trim().is_empty() {
+                        continue;
+                    }
+                    if pieces.len() == max {
+                        return None;
+                    }
+                    pieces.push((base + o, t));
+                }
             }
         }
-        pieces
-            .into_iter()
-            .filter(|(_, text)| !text.trim().is_empty())
-            .enumerate()
-            .map(|(idx, (offset, text))| Chunk {
-                idx: idx as u32,
-                text: text.to_owned(),
-                location: doc.locate(offset..offset + text.len()),
-            })
-            .collect()
+        Some(
+            pieces
+                .into_iter()
+                .enumerate()
+                .map(|(idx, (offset, text))| Chunk {
+                    idx: idx as u32,
+                    text: text.to_owned(),
+                    location: doc.locate(offset..offset + text.len()),
+                })
+                .collect(),
+        )
     }
 }
 
@@ -143,6 +208,31 @@ pub(crate) mod tests {
         assert_eq!(chunks[0].location.pages, Some((1, 1)));
         assert_eq!(chunks[1].location.pages, Some((2, 2)));
         assert_eq!(chunks[1].text, "four five six");
+    }
+
+    #[test]
+    fn long_texts_are_segmented_at_breaks_and_bounded() {
+        let line: String = (0..40_000).map(|i| format!("w{i} ")).collect();
+        let text = format!("{line}\n\n{line}");
+        let segs = segments(&text);
+        assert!(segs.len() > 4, "{}", segs.len());
+        let mut next = 0;
+        for (offset, seg) in &segs {
+            assert_eq!(*offset, next);
+            assert!(seg.len() <= SEGMENT_BYTES);
+            next += seg.len();
+        }
+        assert_eq!(next, text.len());
+        // Cuts fall after whitespace, never inside a word.
+        for (_, seg) in &segs[..segs.len() - 1] {
+            assert!(seg.ends_with(char::is_whitespace), "{:?}", &seg[seg.len() - 10..]);
+        }
+        let doc = Document::new(DocKind::Text, text, LocationMap::Lines);
+        let chunker = TokenChunker::new(word_tokenizer(), 100, 0).unwrap();
+        let all = chunker.chunk(&doc);
+        assert!(all.len() > 700, "{}", all.len());
+        assert!(chunker.chunk_at_most(&doc, 100).is_none());
+        assert_eq!(chunker.chunk_at_most(&doc, all.len()).map(|c| c.len()), Some(all.len()));
     }
 
     #[test]

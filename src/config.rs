@@ -87,6 +87,9 @@ pub struct IngestConfig {
     /// Seconds one file may take to read, parse and chunk before it is reported as failed and abandoned
     /// (default 120).
     pub file_timeout_s: f64,
+    /// Most chunks one file may give (default 50,000, about ten million tokens, an hour of embedding on two
+    /// cores); a file over it is reported as failed and not indexed.
+    pub max_chunks_per_file: usize,
 }
 
 impl Default for IngestConfig {
@@ -96,6 +99,7 @@ impl Default for IngestConfig {
             embed_window: 1024,
             workers: None,
             file_timeout_s: 120.0,
+            max_chunks_per_file: 50_000,
         }
     }
 }

@@ -51,6 +51,14 @@ pub fn name(device: &Device) -> String {
     }
 }
 
+/// Peak resident memory of this process (`VmHWM` in /proc/self/status), on Linux.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Physical cores, the default thread count: hyper-threads share the SIMD units these kernels saturate.
 pub fn default_threads() -> usize {
     num_cpus::get_physical().max(1)

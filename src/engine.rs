@@ -353,6 +353,7 @@ impl Engine {
                 .workers
                 .unwrap_or_else(crate::device::default_threads),
             file_timeout: std::time::Duration::from_secs_f64(self.config.ingest.file_timeout_s.max(0.001)),
+            max_chunks: self.config.ingest.max_chunks_per_file.max(1),
             progress: &*self.progress,
         }
         .run(paths)

@@ -53,6 +53,8 @@ pub struct IngestReport {
     pub elapsed: Duration,
     /// Time spent in the embedder.
     pub embed_time: Duration,
+    /// Peak resident memory of the process so far, where the platform reports it (Linux).
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// A file that could not be ingested.
@@ -118,6 +120,8 @@ pub(crate) struct Ingest<'a> {
     pub(crate) workers: usize,
     /// Longest a single file may take to read and chunk before it is reported and abandoned.
     pub(crate) file_timeout: Duration,
+    /// Most chunks one file may give.
+    pub(crate) max_chunks: usize,
     pub(crate) progress: &'a dyn Progress,
 }
 
@@ -143,7 +147,13 @@ impl Ingest<'_> {
                 candidate: c,
             })
             .collect();
-        let loader = Loader::start(jobs, self.chunker.clone(), self.workers, self.file_timeout);
+        let loader = Loader::start(
+            jobs,
+            self.chunker.clone(),
+            self.workers,
+            self.file_timeout,
+            self.max_chunks,
+        );
         let mut total_chunks = 0u64;
         let mut uncommitted = 0usize;
         let mut pending: Vec<Pending> = Vec::new();
@@ -162,7 +172,7 @@ impl Ingest<'_> {
                     for warning in &prepared.warnings {
                         report.warnings.push((prepared.path.clone(), warning.clone()));
                     }
-                    match self.reuse_vectors(prepared, &manifest, &mut report) {
+                    match self.reuse_vectors(prepared, &manifest, &seen, &mut report) {
                         Ok(p) => {
                             window += p.vectors.iter().filter(|v| v.is_none()).count();
                             in_flight += p.vectors.len();
@@ -209,6 +219,7 @@ impl Ingest<'_> {
         self.progress.finish();
         report.n_chunks_total = self.index.count()?;
         report.elapsed = started.elapsed();
+        report.peak_rss_bytes = crate::device::peak_rss_bytes();
         Ok(report)
     }
 
@@ -218,6 +229,7 @@ impl Ingest<'_> {
         &mut self,
         prepared: Box<Prepared>,
         manifest: &Manifest,
+        seen: &HashSet<String>,
         report: &mut IngestReport,
     ) -> std::result::Result<Pending, IngestFailure> {
         let renamed_from = if manifest.files.contains_key(&prepared.key) {
@@ -226,7 +238,9 @@ impl Ingest<'_> {
             manifest
                 .files
                 .iter()
-                .find(|(key, entry)| entry.hash == prepared.hash && !Path::new(key.as_str()).exists())
+                .find(|(key, entry)| {
+                    entry.hash == prepared.hash && !seen.contains(*key) && !Path::new(key.as_str()).exists()
+                })
                 .map(|(key, _)| key.clone())
         };
         let reuse_source = renamed_from.as_deref().unwrap_or(&prepared.key);
@@ -387,6 +401,7 @@ struct Loader {
     shared: Arc<LoaderShared>,
     chunker: Arc<dyn Chunker>,
     timeout: Duration,
+    max_chunks: usize,
     remaining: usize,
 }
 
@@ -399,7 +414,13 @@ struct LoaderShared {
 }
 
 impl Loader {
-    fn start(jobs: Vec<Job>, chunker: Arc<dyn Chunker>, workers: usize, timeout: Duration) -> Loader {
+    fn start(
+        jobs: Vec<Job>,
+        chunker: Arc<dyn Chunker>,
+        workers: usize,
+        timeout: Duration,
+        max_chunks: usize,
+    ) -> Loader {
         let remaining = jobs.len();
         let workers = workers.clamp(1, remaining.max(1));
         let (sender, results) = mpsc::sync_channel(workers * 2);
@@ -414,6 +435,7 @@ impl Loader {
             shared,
             chunker,
             timeout,
+            max_chunks,
             remaining,
         };
         for _ in 0..workers {
@@ -426,6 +448,7 @@ impl Loader {
         let Some(sender) = self.sender.clone() else { return };
         let shared = self.shared.clone();
         let chunker = self.chunker.clone();
+        let max_chunks = self.max_chunks;
         let spawned = std::thread::Builder::new()
             .name("rag-loader".into())
             .spawn(move || loop {
@@ -434,7 +457,7 @@ impl Loader {
                 lock(&shared.running).insert(id, (Instant::now(), job.candidate.path.clone()));
                 let path = job.candidate.path.clone();
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    prepare(&job.candidate, job.previous.as_ref(), &*chunker)
+                    prepare(&job.candidate, job.previous.as_ref(), &*chunker, max_chunks)
                 }))
                 .unwrap_or_else(|panic| {
                     let what = panic
@@ -522,7 +545,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Reads, hashes, loads and chunks one file, unless the manifest shows it unchanged.
-fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Chunker) -> Outcome {
+fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Chunker, max_chunks: usize) -> Outcome {
     let path = &candidate.path;
     let failed = |reason: String| {
         Outcome::Failed(IngestFailure {
@@ -561,7 +584,12 @@ fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Ch
         Ok(doc) => doc,
         Err(e) => return failed(e.to_string()),
     };
-    let chunks = chunker.chunk(&doc);
+    let Some(chunks) = chunker.chunk_at_most(&doc, max_chunks) else {
+        return failed(format!(
+            "{}: gives more than {max_chunks} chunks (ingest.max_chunks_per_file); not indexed",
+            path.display()
+        ));
+    };
     if chunks.is_empty() {
         return failed(format!("{}: no text to index", path.display()));
     }
@@ -600,18 +628,41 @@ fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<C
                 continue;
             }
         };
+        // Linked directories leading out of the root are not entered at all (a link to / must not walk /).
+        let mut outside: Vec<(PathBuf, String)> = Vec::new();
         let walker = WalkDir::new(root)
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|entry| {
-                entry.depth() == 0
-                    || !(entry.file_name().to_string_lossy().starts_with('.')
-                        // Only directories can be the index; files need no canonicalisation here.
-                        || (entry.file_type().is_dir()
-                            && index_dir
-                                .as_deref()
-                                .is_some_and(|d| entry.path().canonicalize().ok().as_deref() == Some(d))))
+                if entry.depth() == 0 {
+                    return true;
+                }
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    return false;
+                }
+                if !entry.file_type().is_dir() {
+                    return true;
+                }
+                let target = entry.path().canonicalize().ok();
+                // Only directories can be the index; files need no canonicalisation here.
+                if target.is_some() && target == index_dir {
+                    return false;
+                }
+                if entry.path_is_symlink() {
+                    if let Some(target) = target.filter(|t| !t.starts_with(&canonical_root)) {
+                        outside.push((
+                            entry.path().to_path_buf(),
+                            format!(
+                                "symbolic link to {} outside {}, not followed",
+                                target.display(),
+                                root.display()
+                            ),
+                        ));
+                        return false;
+                    }
+                }
+                true
             });
         for entry in walker {
             let entry = match entry {
@@ -664,18 +715,20 @@ fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<C
                 found.push(Candidate { path, key });
             }
         }
+        report.skipped.append(&mut outside);
     }
     found
 }
 
-/// The key a file is stored under: its path as given, without `.` components, with `/` separators.
+/// The key a file is stored under: its path as given, without `.` components, with `/` separators. Bytes of a
+/// name that are not UTF-8 are written `\xNN`, so distinct names keep distinct keys.
 pub(crate) fn source_key(path: &Path) -> String {
     let parts: Vec<String> = path
         .components()
         .filter(|c| !matches!(c, Component::CurDir))
         .map(|c| match c {
             Component::RootDir => String::new(),
-            other => other.as_os_str().to_string_lossy().into_owned(),
+            other => escape_name(other.as_os_str()),
         })
         .collect();
     if parts.is_empty() {
@@ -683,6 +736,35 @@ pub(crate) fn source_key(path: &Path) -> String {
     } else {
         parts.join("/")
     }
+}
+
+#[cfg(unix)]
+fn escape_name(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut rest = name.as_bytes();
+    let mut out = String::with_capacity(rest.len());
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(after.len());
+                for b in &after[..bad] {
+                    out.push_str(&format!("\\x{b:02X}"));
+                }
+                rest = &after[bad..];
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn escape_name(name: &std::ffi::OsStr) -> String {
+    name.to_string_lossy().into_owned()
 }
 
 fn is_under(key: &str, root: &str) -> bool {
@@ -711,6 +793,14 @@ mod tests {
         assert_eq!(source_key(Path::new("docs/./a.md")), "docs/a.md");
         assert_eq!(source_key(Path::new("/abs/a.md")), "/abs/a.md");
         assert_eq!(source_key(Path::new(".")), ".");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let odd = |b: &[u8]| source_key(Path::new(std::ffi::OsStr::from_bytes(b)));
+            assert_eq!(odd(b"d/caf\xe9.txt"), "d/caf\\xE9.txt");
+            assert_ne!(odd(b"\xe9.txt"), odd(b"\xe8.txt"));
+            assert_eq!(odd("d/é.txt".as_bytes()), "d/é.txt");
+        }
     }
 
     #[test]
@@ -720,6 +810,31 @@ mod tests {
         assert!(!is_under("docs2/a.md", "docs"));
         assert!(is_under("a.md", "."));
         assert!(is_under("docs/a.md", "docs/a.md"));
+    }
+
+    /// A file listed by the walk and gone before the loader reads it (or unreadable): a failure naming it.
+    #[test]
+    fn a_file_vanishing_after_the_walk_is_a_failure_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vanished.txt");
+        std::fs::write(&path, "here for the walk").unwrap();
+        let candidate = Candidate {
+            key: source_key(&path),
+            path: path.clone(),
+        };
+        std::fs::remove_file(&path).unwrap();
+        let chunker = crate::chunk::TokenChunker::new(crate::testing::word_tokenizer(), 50, 0).unwrap();
+        match prepare(&candidate, None, &chunker, 100) {
+            Outcome::Failed(f) => {
+                assert_eq!(f.path, path);
+                assert!(
+                    f.reason.contains("vanished.txt") && f.reason.contains("cannot read"),
+                    "{}",
+                    f.reason
+                );
+            }
+            _ => panic!("a vanished file must fail"),
+        }
     }
 
     #[test]

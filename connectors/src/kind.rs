@@ -30,8 +30,9 @@ const CODE_EXTENSIONS: &[&str] = &[
 impl DocKind {
     /// Picks the format from the file extension (case-insensitive); `None` for unsupported files.
     pub fn from_path(path: &Path) -> Option<DocKind> {
-        let name = path.file_name()?.to_str()?;
-        if matches!(name, "Makefile" | "Dockerfile" | "CMakeLists.txt") {
+        // A name that is not valid UTF-8 is still typed by its extension.
+        let name = path.file_name()?.to_string_lossy();
+        if matches!(name.as_ref(), "Makefile" | "Dockerfile" | "CMakeLists.txt") {
             return Some(DocKind::Code("make"));
         }
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();

@@ -820,7 +820,13 @@ mod tests {
     fn compare_with_reference(
         spec: &crate::models::ModelSpec,
         arch: &str,
-        mut reference: impl FnMut(&mut std::fs::File, Content, &Tensor, usize, &mut Option<Box<dyn std::any::Any>>) -> Result<Tensor>,
+        mut reference: impl FnMut(
+            &mut std::fs::File,
+            Content,
+            &Tensor,
+            usize,
+            &mut Option<Box<dyn std::any::Any>>,
+        ) -> Result<Tensor>,
     ) -> TestResult {
         let store = crate::models::ModelStore::new(crate::models::ModelStore::default_cache_dir(), "python3".into());
         let dir = store.ensure(spec, &crate::progress::NoProgress)?;
@@ -837,7 +843,16 @@ mod tests {
         let mut pos = 0;
         let mut next = 0u32;
         let chunk = |n: u32, from: u32| (0..n).map(|i| from + i * 37).collect::<Vec<u32>>();
-        let schedule = [chunk(40, 100), vec![], vec![], vec![], chunk(20, 3000), vec![], vec![], vec![]];
+        let schedule = [
+            chunk(40, 100),
+            vec![],
+            vec![],
+            vec![],
+            chunk(20, 3000),
+            vec![],
+            vec![],
+            vec![],
+        ];
         for (step, tokens) in schedule.iter().enumerate() {
             let tokens = if tokens.is_empty() { vec![next] } else { tokens.clone() };
             let input = Tensor::new(tokens.as_slice(), &dev)?.unsqueeze(0)?;

@@ -113,6 +113,7 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
             "elapsed_s": report.elapsed.as_secs_f64(),
             "embed_s": report.embed_time.as_secs_f64(),
             "chunks_per_s": rate(report.n_chunks, report.elapsed),
+            "peak_rss_mb": report.peak_rss_bytes.map(|b| b as f64 / 1e6),
         });
         println!("{value}");
     } else {
@@ -140,6 +141,9 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
             report.elapsed.as_secs_f64(),
             rate(report.n_chunks, report.elapsed),
         );
+        if let Some(rss) = report.peak_rss_bytes {
+            println!("peak memory (RSS): {:.0} MB", rss as f64 / 1e6);
+        }
     }
     if report.is_partial() {
         ExitCode::from(EXIT_PARTIAL)
