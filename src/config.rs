@@ -139,6 +139,18 @@ pub struct EmbedConfig {
     pub threads: Option<usize>,
     /// Device for the candle backend (default `auto`).
     pub device: DeviceChoice,
+    /// The server's base URL for `backend = "openai"` (default `http://localhost:8080`).
+    pub base_url: String,
+    /// The embedding model's name on the server (default `default`).
+    pub api_model: String,
+    /// Bearer token for the server; the CLI takes it from `RAG_EMBED_API_KEY`, else `RAG_API_KEY` or
+    /// `OPENAI_API_KEY`.
+    #[serde(skip)]
+    pub api_key: Option<String>,
+    /// The server model's window in tokens, for chunk sizes (default 512).
+    pub api_max_tokens: usize,
+    /// Seconds before a server request is abandoned (default 120).
+    pub timeout_s: u64,
 }
 
 impl Default for EmbedConfig {
@@ -149,6 +161,11 @@ impl Default for EmbedConfig {
             batch_size: 32,
             threads: None,
             device: DeviceChoice::Auto,
+            base_url: "http://localhost:8080".into(),
+            api_model: "default".into(),
+            api_key: None,
+            api_max_tokens: 512,
+            timeout_s: 120,
         }
     }
 }
@@ -163,6 +180,8 @@ pub enum EmbedBackend {
     Onnx,
     /// candle BERT on the safetensors weights: exact fp32, and the path to CUDA/Metal.
     Candle,
+    /// An OpenAI-compatible `/v1/embeddings` server (TEI, vLLM, Ollama, llama.cpp).
+    Openai,
 }
 
 /// Where candle runs.

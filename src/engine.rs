@@ -14,7 +14,7 @@ use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, Sea
 use crate::answer::{check_citations, Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
 use crate::chunk::{Chunker, TokenChunker};
 use crate::config::{Config, DeviceChoice, EmbedBackend, GenerateBackend, RerankChoice, RetrieveMode};
-use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, MINILM_ID};
+use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, OpenAiEmbedder, MINILM_ID};
 use crate::error::{Error, Result};
 use crate::generate::{
     requantize_if_needed, Flow, GenerateOptions, Generator, GgufGenerator, OpenAiGenerator, OpenAiSettings,
@@ -23,6 +23,7 @@ use crate::ingest::{Ingest, IngestReport};
 use crate::manifest::Manifest;
 use crate::models::{self, ModelStore};
 use crate::progress::{NoProgress, Progress};
+use crate::remote::Endpoint;
 use crate::rerank::{Mmr, NoRerank, Reranker};
 use crate::retrieve::{self, Passage};
 use crate::{device, prompt};
@@ -203,12 +204,14 @@ impl Engine {
                 Arc::new(GgufGenerator::load(&path, device, generate.context_tokens)?)
             }
             GenerateBackend::Openai => Arc::new(OpenAiGenerator::new(OpenAiSettings {
-                base_url: generate.base_url.clone(),
-                model: generate.api_model.clone(),
-                api_key: generate.api_key.clone(),
+                endpoint: Endpoint {
+                    base_url: generate.base_url.clone(),
+                    model: generate.api_model.clone(),
+                    api_key: generate.api_key.clone(),
+                    timeout: std::time::Duration::from_secs(generate.timeout_s.max(1)),
+                    attempts: 4,
+                },
                 context_tokens: generate.context_tokens,
-                timeout: std::time::Duration::from_secs(generate.timeout_s.max(1)),
-                attempts: 4,
             })),
         };
         self.progress.note(&format!(
@@ -239,7 +242,7 @@ impl Engine {
     fn onnx_backend(&self) -> bool {
         match self.config.embed.backend {
             EmbedBackend::Onnx => true,
-            EmbedBackend::Candle => false,
+            EmbedBackend::Candle | EmbedBackend::Openai => false,
             // The packaged ONNX Runtime is the Linux x86-64 build, and the packaged ONNX model is MiniLM.
             // An explicit GPU device means candle, the backend that runs there.
             EmbedBackend::Auto => {
@@ -258,6 +261,21 @@ impl Engine {
     }
 
     fn build_embedder(&self) -> Result<Arc<dyn Embedder>> {
+        let embed = &self.config.embed;
+        if embed.backend == EmbedBackend::Openai {
+            let endpoint = Endpoint {
+                base_url: embed.base_url.clone(),
+                model: embed.api_model.clone(),
+                api_key: embed.api_key.clone(),
+                timeout: std::time::Duration::from_secs(embed.timeout_s.max(1)),
+                attempts: 4,
+            };
+            return Ok(Arc::new(OpenAiEmbedder::connect(
+                endpoint,
+                embed.api_max_tokens,
+                embed.batch_size,
+            )?));
+        }
         let dir = self.embed_model_dir()?;
         let model_id = match &self.config.embed.model {
             None => MINILM_ID.to_owned(),

@@ -172,7 +172,7 @@ impl Ingest<'_> {
                     for warning in &prepared.warnings {
                         report.warnings.push((prepared.path.clone(), warning.clone()));
                     }
-                    match self.reuse_vectors(prepared, &manifest, &seen, &mut report) {
+                    match self.reuse_vectors(prepared, &manifest, &seen) {
                         Ok(p) => {
                             window += p.vectors.iter().filter(|v| v.is_none()).count();
                             in_flight += p.vectors.len();
@@ -230,7 +230,6 @@ impl Ingest<'_> {
         prepared: Box<Prepared>,
         manifest: &Manifest,
         seen: &HashSet<String>,
-        report: &mut IngestReport,
     ) -> std::result::Result<Pending, IngestFailure> {
         let renamed_from = if manifest.files.contains_key(&prepared.key) {
             None
@@ -259,7 +258,6 @@ impl Ingest<'_> {
         let vectors: Vec<Option<Vec<f32>>> = prepared.chunk_hashes.iter().map(|h| stored.get(h).cloned()).collect();
         let reused = vectors.iter().filter(|v| v.is_some()).count();
         self.progress.advance(reused as u64);
-        report.n_embedded += vectors.len() - reused;
         Ok(Pending {
             prepared,
             vectors,
@@ -290,6 +288,7 @@ impl Ingest<'_> {
             let started = Instant::now();
             match self.embedder.embed(&texts) {
                 Ok(vectors) => {
+                    report.n_embedded += vectors.len().min(batch.len());
                     for (&(f, c), vector) in batch.iter().zip(vectors) {
                         pending[f].vectors[c] = Some(vector);
                     }

@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod models;
 pub mod progress;
 pub mod prompt;
+pub mod remote;
 pub mod rerank;
 pub mod retrieve;
 pub mod testing;

@@ -1,4 +1,4 @@
-//! The OpenAI-compatible generator against a real server started here: llama.cpp's server
+//! The OpenAI-compatible generator and embedder against a real server started here: llama.cpp's server
 //! (`python3 -m llama_cpp.server`, from the PyPI package llama-cpp-python, which .ci/run installs when missing)
 //! serving the default SmolLM2 GGUF on a loopback port.
 
@@ -28,6 +28,10 @@ fn free_port() -> u16 {
 
 /// Starts llama.cpp's OpenAI-compatible server on the packaged SmolLM2 model and waits until it answers.
 fn start_server(api_key: &str) -> Server {
+    start_server_with(api_key, &[])
+}
+
+fn start_server_with(api_key: &str, extra: &[&str]) -> Server {
     let model = rag::models::ModelStore::new(rag::models::ModelStore::default_cache_dir(), "python3".into())
         .ensure(&rag::models::SMOLLM2, &rag::NoProgress)
         .expect("fetch SmolLM2")
@@ -47,6 +51,7 @@ fn start_server(api_key: &str) -> Server {
             "2",
         ])
         .args(["--model_alias", "smollm2", "--api_key", api_key])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -115,4 +120,76 @@ fn answers_stream_from_an_openai_compatible_server() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("401") && stderr.contains("API key"), "{stderr}");
+}
+
+/// Ingest and search with embeddings from the server's `/v1/embeddings` (llama.cpp serving SmolLM2 with
+/// `--embedding true`: per-token vectors, mean-pooled by the client), everything else local.
+#[test]
+fn embeddings_come_from_an_openai_compatible_server() {
+    let server = start_server_with("emb-key", &["--embedding", "true"]);
+    let sandbox = Sandbox::new();
+    let run = |key: &str, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rag"));
+        cmd.current_dir(sandbox.path())
+            .arg("--index")
+            .arg(sandbox.index())
+            .args([
+                "--quiet",
+                "--embed-server",
+                server.url.as_str(),
+                "--embed-server-model",
+                "smollm2",
+            ])
+            .args(args)
+            .env("RAG_EMBED_API_KEY", key);
+        cmd.output().unwrap()
+    };
+    let out = run("emb-key", &["ingest", corpus().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["embedded"].as_u64().unwrap() > 0, "{report:#}");
+    assert_eq!(report["embedded"], report["chunks"], "{report:#}");
+
+    let out = run("emb-key", &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["model"], "openai:smollm2", "{status:#}");
+    assert_eq!(status["dim"], 576, "{status:#}");
+
+    // Dense retrieval alone, so the server's vectors are what finds the passage.
+    let out = run(
+        "emb-key",
+        &[
+            "search",
+            "--mode",
+            "dense",
+            "-k",
+            "8",
+            "--json",
+            "maximum operating pressure of the pump",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!hits.as_array().unwrap().is_empty(), "{hits:#}");
+
+    // The index remembers its embedding model: the local default is refused on it.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rag"));
+    let out = cmd
+        .current_dir(sandbox.path())
+        .arg("--index")
+        .arg(sandbox.index())
+        .args(["--quiet", "search", "pump"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("openai:smollm2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A wrong key is a clear 401 naming the endpoint.
+    let out = run("wrong", &["search", "pump"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/v1/embeddings") && stderr.contains("401"), "{stderr}");
 }

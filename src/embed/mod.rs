@@ -1,16 +1,19 @@
 //! [`Embedder`]: text to dense vectors. Two real backends share one trait.
 //!
 //! - [`OnnxEmbedder`]: fastembed on ONNX Runtime (int8 MiniLM), the default on CPU;
-//! - [`BertEmbedder`]: candle BERT on the safetensors weights, exact fp32, and the path to CUDA/Metal.
+//! - [`BertEmbedder`]: candle BERT on the safetensors weights, exact fp32, and the path to CUDA/Metal;
+//! - [`OpenAiEmbedder`]: any OpenAI-compatible `/v1/embeddings` server (TEI, vLLM, Ollama, llama.cpp).
 //!
-//! Both tokenize with the model's own `tokenizer.json` (window 256 word pieces for MiniLM, overriding the
+//! The local ones tokenize with the model's own `tokenizer.json` (window 256 word pieces for MiniLM, overriding the
 //! 128 the shipped file truncates at), mean-pool over the attention mask and L2-normalise.
 
 mod bert;
 mod onnx;
+mod openai;
 
 pub use bert::BertEmbedder;
 pub use onnx::OnnxEmbedder;
+pub use openai::OpenAiEmbedder;
 
 use crate::error::Result;
 

@@ -6,29 +6,22 @@
 //! three bytes; English BPE averages about four) against the configured context length.
 
 use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use super::{Flow, GenerateOptions, Generation, Generator, StopReason};
 use crate::error::{Error, Result};
 use crate::prompt::Prompt;
+use crate::remote::Endpoint;
 
 /// Connection settings for an OpenAI-compatible server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenAiSettings {
-    /// Base URL, for example `http://localhost:8080` (a trailing `/v1` is accepted).
-    pub base_url: String,
-    /// The model name the server knows.
-    pub model: String,
-    /// Bearer token, if the server wants one.
-    pub api_key: Option<String>,
+    /// The server, model, key, timeout and retries.
+    pub endpoint: Endpoint,
     /// The server's context length in tokens.
     pub context_tokens: usize,
-    /// Timeout for the whole request.
-    pub timeout: Duration,
-    /// Attempts on 429, 5xx and connection errors before any text arrived (with exponential backoff).
-    pub attempts: u32,
 }
 
 /// The remote generator.
@@ -40,58 +33,18 @@ pub struct OpenAiGenerator {
 impl OpenAiGenerator {
     /// A generator for the server in `settings` (no request is made until `generate`).
     pub fn new(settings: OpenAiSettings) -> OpenAiGenerator {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(settings.timeout))
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build();
-        OpenAiGenerator {
-            settings,
-            agent: config.into(),
-        }
+        let agent = settings.endpoint.agent();
+        OpenAiGenerator { settings, agent }
     }
 
     fn url(&self) -> String {
-        let base = self.settings.base_url.trim_end_matches('/');
-        let base = base.strip_suffix("/v1").unwrap_or(base);
-        format!("{base}/v1/chat/completions")
-    }
-
-    /// Sends the request; `Err((retryable, error))` on failure.
-    fn send(&self, body: &str) -> std::result::Result<ureq::http::Response<ureq::Body>, (bool, Error)> {
-        let url = self.url();
-        let mut request = self.agent.post(&url).header("Content-Type", "application/json");
-        if let Some(key) = &self.settings.api_key {
-            request = request.header("Authorization", format!("Bearer {key}"));
-        }
-        let response = request.send(body).map_err(|e| {
-            let retryable = !matches!(e, ureq::Error::BadUri(_));
-            (retryable, Error::Generate(format!("{url}: cannot connect: {e}")))
-        })?;
-        let status = response.status().as_u16();
-        if status == 200 {
-            return Ok(response);
-        }
-        let mut response = response;
-        let detail = response.body_mut().read_to_string().unwrap_or_default();
-        let detail: String = detail.chars().take(300).collect();
-        let error = match status {
-            401 | 403 => {
-                format!("{url}: HTTP {status} unauthorized: check the API key (RAG_API_KEY or OPENAI_API_KEY)")
-            }
-            404 => format!(
-                "{url}: HTTP 404: no such endpoint or model {:?}: check the base URL and model name",
-                self.settings.model
-            ),
-            _ => format!("{url}: HTTP {status}: {detail}"),
-        };
-        Err((status == 429 || status >= 500, Error::Generate(error)))
+        self.settings.endpoint.url("chat/completions")
     }
 }
 
 impl Generator for OpenAiGenerator {
     fn model_id(&self) -> &str {
-        &self.settings.model
+        &self.settings.endpoint.model
     }
 
     fn context_tokens(&self) -> usize {
@@ -108,7 +61,7 @@ impl Generator for OpenAiGenerator {
     }
 
     fn describe(&self) -> String {
-        format!("OpenAI-compatible server {}", self.settings.base_url)
+        format!("OpenAI-compatible server {}", self.settings.endpoint.base_url)
     }
 
     fn generate(
@@ -118,7 +71,7 @@ impl Generator for OpenAiGenerator {
         on_text: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<Generation> {
         let body = json!({
-            "model": self.settings.model,
+            "model": self.settings.endpoint.model,
             "messages": [
                 {"role": "system", "content": prompt.system},
                 {"role": "user", "content": prompt.user},
@@ -131,17 +84,11 @@ impl Generator for OpenAiGenerator {
         })
         .to_string();
         let started = Instant::now();
-        let mut attempt = 0;
-        let response = loop {
-            attempt += 1;
-            match self.send(&body) {
-                Ok(response) => break response,
-                Err((true, _)) if attempt < self.settings.attempts.max(1) => {
-                    std::thread::sleep(Duration::from_millis(500 << (attempt - 1).min(6)));
-                }
-                Err((_, error)) => return Err(error),
-            }
-        };
+        let response = self
+            .settings
+            .endpoint
+            .post(&self.agent, "chat/completions", &body)
+            .map_err(Error::Generate)?;
         let mut text = String::new();
         let mut first_token = None;
         let mut chunks = 0usize;
@@ -201,19 +148,15 @@ mod tests {
 
     fn generator(base_url: &str) -> OpenAiGenerator {
         OpenAiGenerator::new(OpenAiSettings {
-            base_url: base_url.into(),
-            model: "m".into(),
-            api_key: None,
+            endpoint: Endpoint {
+                base_url: base_url.into(),
+                model: "m".into(),
+                api_key: None,
+                timeout: std::time::Duration::from_secs(5),
+                attempts: 2,
+            },
             context_tokens: 4096,
-            timeout: Duration::from_secs(5),
-            attempts: 2,
         })
-    }
-
-    #[test]
-    fn urls_accept_a_trailing_v1() {
-        assert_eq!(generator("http://h:8080/").url(), "http://h:8080/v1/chat/completions");
-        assert_eq!(generator("http://h:8080/v1").url(), "http://h:8080/v1/chat/completions");
     }
 
     #[test]

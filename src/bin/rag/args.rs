@@ -29,7 +29,15 @@ pub(crate) struct Args {
     /// Embedding runtime.
     #[arg(long, global = true, value_enum, env = "RAG_EMBED_BACKEND")]
     pub(crate) embed_backend: Option<BackendArg>,
-    /// Generator: a GGUF file (llama or qwen2 family), or a known name (smollm2-135m, qwen2.5-0.5b).
+    /// Use an OpenAI-compatible server for embeddings at this base URL (TEI, vLLM, Ollama, llama.cpp server);
+    /// the API key comes from RAG_EMBED_API_KEY, RAG_API_KEY or OPENAI_API_KEY.
+    #[arg(long, global = true, env = "RAG_EMBED_SERVER_URL")]
+    pub(crate) embed_server: Option<String>,
+    /// The embedding model's name on the server (with --embed-server).
+    #[arg(long, global = true, env = "RAG_EMBED_SERVER_MODEL")]
+    pub(crate) embed_server_model: Option<String>,
+    /// Generator: a GGUF file (llama, qwen2, gemma or phi3 family), or a known name (smollm2-135m,
+    /// qwen2.5-0.5b).
     #[arg(long, global = true, env = "RAG_LLM")]
     pub(crate) llm: Option<PathBuf>,
     /// Use an OpenAI-compatible server for generation at this base URL (vLLM, llama.cpp server, Ollama, TGI);
@@ -142,6 +150,8 @@ pub(crate) enum BackendArg {
     Auto,
     Onnx,
     Candle,
+    /// An OpenAI-compatible /v1/embeddings server (--embed-server).
+    Openai,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -197,8 +207,20 @@ impl Args {
                 BackendArg::Auto => EmbedBackend::Auto,
                 BackendArg::Onnx => EmbedBackend::Onnx,
                 BackendArg::Candle => EmbedBackend::Candle,
+                BackendArg::Openai => EmbedBackend::Openai,
             };
         }
+        if let Some(url) = &self.embed_server {
+            config.embed.backend = EmbedBackend::Openai;
+            config.embed.base_url = url.clone();
+        }
+        if let Some(model) = &self.embed_server_model {
+            config.embed.api_model = model.clone();
+        }
+        config.embed.api_key = std::env::var("RAG_EMBED_API_KEY")
+            .or_else(|_| std::env::var("RAG_API_KEY"))
+            .or_else(|_| std::env::var("OPENAI_API_KEY"))
+            .ok();
         if let Some(path) = &self.llm {
             config.generate.model = Some(path.clone());
         }
