@@ -133,7 +133,8 @@ pub struct EmbedConfig {
     /// A directory holding a BERT-family model (`model.safetensors`, `config.json`, `tokenizer.json`); default:
     /// the packaged all-MiniLM-L6-v2.
     pub model: Option<PathBuf>,
-    /// Texts per batch (default 32).
+    /// Texts per batch (default 8: with length-sorted batches as fast as 32 on 2 cores, and ONNX Runtime's
+    /// memory for a batch of 32 texts of 256 tokens took peak RSS from 0.45 to 1.15 GB on SciFact).
     pub batch_size: usize,
     /// Threads for the embedder (default: physical cores).
     pub threads: Option<usize>,
@@ -158,7 +159,7 @@ impl Default for EmbedConfig {
         EmbedConfig {
             backend: EmbedBackend::Auto,
             model: None,
-            batch_size: 32,
+            batch_size: 8,
             threads: None,
             device: DeviceChoice::Auto,
             base_url: "http://localhost:8080".into(),

@@ -11,20 +11,7 @@ use common::Sandbox;
 
 /// 120 SciFact abstracts as files: enough chunks for several commits at `commit_chunks = 24`.
 fn corpus(sandbox: &Sandbox) -> std::path::PathBuf {
-    let docs = sandbox.path().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    let corpus = common::root().join("../shared/datasets/beir-scifact/corpus.jsonl");
-    let text = std::fs::read_to_string(&corpus).unwrap_or_else(|e| panic!("{}: {e}", corpus.display()));
-    for line in text.lines().take(120) {
-        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
-        let body = format!(
-            "{}\n\n{}",
-            doc["title"].as_str().unwrap(),
-            doc["text"].as_str().unwrap()
-        );
-        std::fs::write(docs.join(format!("{}.txt", doc["_id"].as_str().unwrap())), body).unwrap();
-    }
-    docs
+    common::scifact_docs(sandbox, 120)
 }
 
 /// (chunks in the index, chunks the manifest lists) as reported by `rag status`.

@@ -87,3 +87,42 @@ fn bad_files_are_reported_and_good_ones_indexed() {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// Two ingests on one index at once: the second fails at once, clearly, and changes nothing; a search meanwhile
+/// waits for the writer and then sees the finished index.
+#[test]
+fn a_second_ingest_fails_clearly_and_a_search_waits_for_the_first() {
+    let sandbox = Sandbox::new();
+    let docs = common::scifact_docs(&sandbox, 150);
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_rag"))
+        .current_dir(sandbox.path())
+        .arg("--index")
+        .arg(sandbox.index())
+        .args(["--quiet", "ingest", docs.to_str().unwrap(), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sandbox.index().join("rag_index.json").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first ingest never created the index"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = sandbox.rag(&["ingest", docs.to_str().unwrap()]).expect_code(2);
+    assert!(second.stderr.contains("locked"), "{}", second.stderr);
+    let hits = sandbox
+        .rag(&["search", "cancer", "-k", "3", "--json"])
+        .expect_code(0)
+        .json();
+    let output = first.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["files"], 150, "{report:#}");
+    assert_eq!(hits.as_array().unwrap().len(), 3, "{hits:#}");
+    // The search ran after the writer finished: the whole index was there.
+    let status = sandbox.rag(&["status", "--json"]).expect_code(0).json();
+    assert_eq!(status["chunks"], report["chunks_total"], "{status:#}");
+}

@@ -8,3 +8,4 @@ pub mod beir;
 pub mod metrics;
 pub mod qa;
 pub mod retrieval;
+pub mod synth;

@@ -113,3 +113,22 @@ impl Run {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
+
+/// The first `n` SciFact abstracts (from ../shared) written as `docs/ID.txt` in the sandbox: title, blank line,
+/// text.
+pub fn scifact_docs(sandbox: &Sandbox, n: usize) -> PathBuf {
+    let docs = sandbox.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let corpus = root().join("../shared/datasets/beir-scifact/corpus.jsonl");
+    let text = std::fs::read_to_string(&corpus).unwrap_or_else(|e| panic!("{}: {e}", corpus.display()));
+    for line in text.lines().take(n) {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        let body = format!(
+            "{}\n\n{}",
+            doc["title"].as_str().unwrap(),
+            doc["text"].as_str().unwrap()
+        );
+        std::fs::write(docs.join(format!("{}.txt", doc["_id"].as_str().unwrap())), body).unwrap();
+    }
+    docs
+}

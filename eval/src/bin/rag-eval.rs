@@ -112,6 +112,17 @@ enum Command {
         /// Output directory.
         out: PathBuf,
     },
+    /// Write a synthetic corpus of short text documents (the ingest benchmark at scale).
+    SynthCorpus {
+        /// Output directory.
+        out: PathBuf,
+        /// Number of documents.
+        #[arg(long, default_value_t = 100_000)]
+        docs: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -237,6 +248,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             let docs = rag_eval::beir::read_corpus(&dataset.join("corpus.jsonl"))?;
             let n = rag_eval::beir::write_as_files(&docs, &out).with_context(|| out.display().to_string())?;
             println!("wrote {n} documents to {}", out.display());
+            Ok(())
+        }
+        Command::SynthCorpus { out, docs, seed } => {
+            let bytes = rag_eval::synth::write_corpus(&out, docs, seed).with_context(|| out.display().to_string())?;
+            println!("wrote {docs} documents ({bytes} bytes) to {}", out.display());
             Ok(())
         }
         Command::Qa {

@@ -581,16 +581,35 @@ fn lock(dir: &Path, access: Access) -> Result<File, Error> {
         .write(true)
         .open(&path)
         .map_err(|source| io(&path, source))?;
-    let locked = match access {
-        Access::Write => file.try_lock(),
-        Access::Read => file.try_lock_shared(),
-    };
-    match locked {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.to_path_buf(),
-        }),
-        Err(fs::TryLockError::Error(source)) => Err(io(&path, source)),
+    // A second writer fails at once; a writer waits for readers (they hold the lock for milliseconds); a
+    // reader waits (up to LOAD_WAIT) for a writer to finish, so a search issued during a short ingest sees the
+    // index after it, never a state in between.
+    let deadline = std::time::Instant::now() + LOAD_WAIT;
+    loop {
+        let locked = match access {
+            Access::Write => file.try_lock(),
+            Access::Read => file.try_lock_shared(),
+        };
+        if locked.is_ok() {
+            return Ok(file);
+        }
+        let wait = match access {
+            Access::Read => true,
+            // Only readers hold it when a shared lock can be had (then released at once).
+            Access::Write => file.try_lock_shared().is_ok() && file.unlock().is_ok(),
+        };
+        match locked {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if wait && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(io(&path, source)),
+        }
     }
 }
 
