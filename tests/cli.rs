@@ -287,3 +287,26 @@ fn device_choice_is_honoured_and_explained() {
         assert!(run.stderr.contains("without the `cuda` feature"), "{}", run.stderr);
     }
 }
+
+/// `rag ... | head` closing the pipe early ends the process quietly (as Unix tools do), never with a panic.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    let sandbox = Sandbox::new();
+    sandbox.rag(&["ingest", corpus().to_str().unwrap()]).expect_code(0);
+    for _ in 0..3 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rag"))
+            .current_dir(sandbox.path())
+            .arg("--index")
+            .arg(sandbox.index())
+            .args(["--quiet", "status"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_ne!(output.status.code(), Some(101), "{stderr}");
+    }
+}

@@ -19,7 +19,18 @@ use args::{Args, Command, ModelsCommand};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// `rag search ... | head` must end quietly when `head` closes the pipe, as Unix tools do. Rust ignores
+/// SIGPIPE, which turns every later `println!` into a panic; the default action ends the process instead.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     install_panic_hook();
     let args = Args::parse();
     if std::env::var_os("RUST_LOG").is_some() {
