@@ -138,6 +138,13 @@ impl Ingest<'_> {
         let candidates = walk(roots, self.index_dir, &mut report);
         report.n_files = candidates.len();
         let seen: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
+        // Indexed files no longer present: by content hash, the sources a new file may have been renamed from.
+        let mut gone_by_hash: HashMap<String, String> = manifest
+            .files
+            .iter()
+            .filter(|(key, _)| !seen.contains(*key) && !Path::new(key.as_str()).exists())
+            .map(|(key, entry)| (entry.hash.clone(), key.clone()))
+            .collect();
 
         self.progress.start("chunks", 0);
         let jobs: Vec<Job> = candidates
@@ -159,7 +166,9 @@ impl Ingest<'_> {
         let mut pending: Vec<Pending> = Vec::new();
         let mut window = 0usize;
         let mut in_flight = 0usize;
+        let mut files_seen = 0u64;
         for outcome in loader {
+            files_seen += 1;
             match outcome {
                 Outcome::Unchanged => report.n_unchanged += 1,
                 Outcome::Failed(failure) => {
@@ -168,11 +177,14 @@ impl Ingest<'_> {
                 }
                 Outcome::Ready(prepared) => {
                     total_chunks += prepared.chunks.len() as u64;
-                    self.progress.set_total(total_chunks);
+                    // Until every file is chunked, the total is extrapolated from the files seen so far, so
+                    // the rate and ETA mean something from the start.
+                    let estimate = total_chunks * report.n_files as u64 / files_seen.max(1);
+                    self.progress.set_total(estimate.max(total_chunks));
                     for warning in &prepared.warnings {
                         report.warnings.push((prepared.path.clone(), warning.clone()));
                     }
-                    match self.reuse_vectors(prepared, &manifest, &seen) {
+                    match self.reuse_vectors(prepared, &manifest, &mut gone_by_hash) {
                         Ok(p) => {
                             window += p.vectors.iter().filter(|v| v.is_none()).count();
                             in_flight += p.vectors.len();
@@ -229,18 +241,13 @@ impl Ingest<'_> {
         &mut self,
         prepared: Box<Prepared>,
         manifest: &Manifest,
-        seen: &HashSet<String>,
+        gone_by_hash: &mut HashMap<String, String>,
     ) -> std::result::Result<Pending, IngestFailure> {
+        // Each vanished file is claimed by at most one new file.
         let renamed_from = if manifest.files.contains_key(&prepared.key) {
             None
         } else {
-            manifest
-                .files
-                .iter()
-                .find(|(key, entry)| {
-                    entry.hash == prepared.hash && !seen.contains(*key) && !Path::new(key.as_str()).exists()
-                })
-                .map(|(key, _)| key.clone())
+            gone_by_hash.remove(&prepared.hash)
         };
         let reuse_source = renamed_from.as_deref().unwrap_or(&prepared.key);
         let stored: HashMap<String, Vec<f32>> = if manifest.files.contains_key(reuse_source) {
