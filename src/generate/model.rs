@@ -817,16 +817,11 @@ mod tests {
     /// a 40-token prompt (dense or repacked prefill), single steps (the CPU decode step), a 20-token chunk at
     /// a later position (prefill over the host cache), more single steps. Teacher-forced on the reference's
     /// choice, which must be at (or within 0.5 logit of) the top of ours, with logits pointing the same way.
-    fn compare_with_reference(
+    fn compare_with_reference<R>(
         spec: &crate::models::ModelSpec,
         arch: &str,
-        mut reference: impl FnMut(
-            &mut std::fs::File,
-            Content,
-            &Tensor,
-            usize,
-            &mut Option<Box<dyn std::any::Any>>,
-        ) -> Result<Tensor>,
+        load: impl FnOnce(&mut std::fs::File, Content) -> Result<R>,
+        forward: impl Fn(&mut R, &Tensor, usize) -> Result<Tensor>,
     ) -> TestResult {
         let store = crate::models::ModelStore::new(crate::models::ModelStore::default_cache_dir(), "python3".into());
         let dir = store.ensure(spec, &crate::progress::NoProgress)?;
@@ -839,7 +834,9 @@ mod tests {
         let mut f = std::fs::File::open(&path)?;
         let c = Content::read(&mut f)?;
         let mut ours = Decoder::from_gguf(arch, &c, &mut f, &dev, 256)?;
-        let mut state: Option<Box<dyn std::any::Any>> = None;
+        let mut f = std::fs::File::open(&path)?;
+        let c = Content::read(&mut f)?;
+        let mut reference = load(&mut f, c)?;
         let mut pos = 0;
         let mut next = 0u32;
         let chunk = |n: u32, from: u32| (0..n).map(|i| from + i * 37).collect::<Vec<u32>>();
@@ -857,9 +854,7 @@ mod tests {
             let tokens = if tokens.is_empty() { vec![next] } else { tokens.clone() };
             let input = Tensor::new(tokens.as_slice(), &dev)?.unsqueeze(0)?;
             let a = ours.forward(&input, pos)?.squeeze(0)?;
-            let mut f = std::fs::File::open(&path)?;
-            let c = Content::read(&mut f)?;
-            let b = reference(&mut f, c, &input, pos, &mut state)?.squeeze(0)?;
+            let b = forward(&mut reference, &input, pos)?.squeeze(0)?;
             next = b.argmax(0)?.to_scalar::<u32>()?;
             let ours_best = a.max(0)?.to_scalar::<f32>()?;
             let ours_next = a.get(next as usize)?.to_scalar::<f32>()?;
@@ -880,28 +875,14 @@ mod tests {
     #[test]
     fn smollm2_matches_the_reference_decoder() -> TestResult {
         use candle_transformers::models::quantized_llama::ModelWeights;
-        compare_with_reference(&crate::models::SMOLLM2, "llama", |f, c, input, pos, state| {
-            if state.is_none() {
-                *state = Some(Box::new(ModelWeights::from_gguf(c, f, &Device::Cpu)?));
-            }
-            match state.as_mut().and_then(|s| s.downcast_mut::<ModelWeights>()) {
-                Some(m) => m.forward(input, pos),
-                None => candle_core::bail!("reference model missing"),
-            }
-        })
+        let load = |f: &mut std::fs::File, c| ModelWeights::from_gguf(c, f, &Device::Cpu);
+        compare_with_reference(&crate::models::SMOLLM2, "llama", load, |m, x, pos| m.forward(x, pos))
     }
 
     #[test]
     fn qwen25_matches_the_reference_decoder() -> TestResult {
         use candle_transformers::models::quantized_qwen2::ModelWeights;
-        compare_with_reference(&crate::models::QWEN25_05B, "qwen2", |f, c, input, pos, state| {
-            if state.is_none() {
-                *state = Some(Box::new(ModelWeights::from_gguf(c, f, &Device::Cpu)?));
-            }
-            match state.as_mut().and_then(|s| s.downcast_mut::<ModelWeights>()) {
-                Some(m) => m.forward(input, pos),
-                None => candle_core::bail!("reference model missing"),
-            }
-        })
+        let load = |f: &mut std::fs::File, c| ModelWeights::from_gguf(c, f, &Device::Cpu);
+        compare_with_reference(&crate::models::QWEN25_05B, "qwen2", load, |m, x, pos| m.forward(x, pos))
     }
 }
