@@ -562,11 +562,18 @@ impl Decoder {
             let parts: Vec<std::sync::Mutex<Option<simd::Partial>>> = (0..positions.div_ceil(span))
                 .map(|_| std::sync::Mutex::new(None))
                 .collect();
-            let (q, kc, vc) = (&*q, &*kc, &*vc);
+            let heads = simd::Heads {
+                q,
+                kc,
+                vc,
+                n_kv,
+                hd,
+                scale,
+            };
             candle_core::utils::barrier_pool().execute_chunked(parts.len(), |items| {
                 for item in items {
                     let range = item * span..((item + 1) * span).min(positions);
-                    let part = simd::attend(q, kc, vc, n_kv, hd, scale, range);
+                    let part = simd::attend(&heads, range);
                     *parts[item].lock().unwrap_or_else(|e| e.into_inner()) = Some(part);
                 }
             });
@@ -639,6 +646,18 @@ mod simd {
         sum
     }
 
+    /// One decode step's attention inputs: `q` holds all the query heads (`hd` wide), the caches are
+    /// position-major over `n_kv` key/value heads.
+    #[derive(Clone, Copy)]
+    pub(super) struct Heads<'a> {
+        pub(super) q: &'a [f32],
+        pub(super) kc: &'a [f32],
+        pub(super) vc: &'a [f32],
+        pub(super) n_kv: usize,
+        pub(super) hd: usize,
+        pub(super) scale: f32,
+    }
+
     /// Attention of every query head over a range of cached positions: per head the largest score, the sum
     /// of `exp(score - max)`, and the value rows weighted by those exponentials.
     pub(super) struct Partial {
@@ -648,15 +667,15 @@ mod simd {
     }
 
     #[inline(always)]
-    fn attend_body(
-        q: &[f32],
-        kc: &[f32],
-        vc: &[f32],
-        n_kv: usize,
-        hd: usize,
-        scale: f32,
-        range: std::ops::Range<usize>,
-    ) -> Partial {
+    fn attend_body(heads: &Heads<'_>, range: std::ops::Range<usize>) -> Partial {
+        let Heads {
+            q,
+            kc,
+            vc,
+            n_kv,
+            hd,
+            scale,
+        } = *heads;
         let n_head = q.len() / hd;
         let rep = n_head / n_kv;
         let stride = n_kv * hd;
@@ -704,34 +723,18 @@ mod simd {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn attend_avx2(
-        q: &[f32],
-        kc: &[f32],
-        vc: &[f32],
-        n_kv: usize,
-        hd: usize,
-        scale: f32,
-        range: std::ops::Range<usize>,
-    ) -> Partial {
-        attend_body(q, kc, vc, n_kv, hd, scale, range)
+    fn attend_avx2(heads: &Heads<'_>, range: std::ops::Range<usize>) -> Partial {
+        attend_body(heads, range)
     }
 
-    /// See [`Partial`]: `q` holds all the query heads, the caches are position-major over `n_kv` heads.
-    pub(super) fn attend(
-        q: &[f32],
-        kc: &[f32],
-        vc: &[f32],
-        n_kv: usize,
-        hd: usize,
-        scale: f32,
-        range: std::ops::Range<usize>,
-    ) -> Partial {
+    /// See [`Partial`] and [`Heads`].
+    pub(super) fn attend(heads: &Heads<'_>, range: std::ops::Range<usize>) -> Partial {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports the features the function is compiled for (checked just above).
-            return unsafe { attend_avx2(q, kc, vc, n_kv, hd, scale, range) };
+            return unsafe { attend_avx2(heads, range) };
         }
-        attend_body(q, kc, vc, n_kv, hd, scale, range)
+        attend_body(heads, range)
     }
 
     /// Combines partial softmaxes over disjoint ranges into the attention output `y` (heads of `hd`).
