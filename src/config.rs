@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where chunks are stored.
@@ -29,32 +29,64 @@ pub struct Config {
     pub generate: GenerateConfig,
 }
 
-/// The vector index backend.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "backend", rename_all = "snake_case", deny_unknown_fields)]
-pub enum IndexConfig {
-    /// In-process Qdrant (qdrant-edge) on a local directory (the default, `./.rag`).
-    Embedded {
-        /// The index directory.
-        #[serde(default = "default_index_dir")]
-        dir: PathBuf,
-    },
+/// Where chunks are stored.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// The vector index backend (default `embedded`).
+    pub backend: IndexBackend,
+    /// The index directory (default `.rag`). rag writes only into a new or empty directory, or one it marked
+    /// as its index; anything else is refused.
+    pub dir: PathBuf,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        IndexConfig::Embedded {
-            dir: default_index_dir(),
+        IndexConfig {
+            backend: IndexBackend::Embedded,
+            dir: PathBuf::from(".rag"),
         }
     }
 }
 
-fn default_index_dir() -> PathBuf {
-    PathBuf::from(".rag")
+/// Vector index backends.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexBackend {
+    /// In-process Qdrant (qdrant-edge) on a local directory.
+    Embedded,
+}
+
+/// A secret (an API key): kept out of every `Debug` and `Display` output, never serialized.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// Model cache and fetching.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelsConfig {
     /// Cache directory (default: `$XDG_CACHE_HOME/rag/models`).
@@ -73,7 +105,7 @@ impl Default for ModelsConfig {
 }
 
 /// Ingest.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
     /// Commit the index and the manifest after at least this many new chunks (default 4096): a crash loses at
@@ -105,7 +137,7 @@ impl Default for IngestConfig {
 }
 
 /// Chunking.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChunkConfig {
     /// Largest chunk, in the embedding model's tokens, special tokens excluded (default 200; clamped to the
@@ -125,7 +157,7 @@ impl Default for ChunkConfig {
 }
 
 /// The embedding model.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedConfig {
     /// Which runtime computes embeddings (default `onnx` where ONNX Runtime is available, else `candle`).
@@ -144,10 +176,14 @@ pub struct EmbedConfig {
     pub base_url: String,
     /// The embedding model's name on the server (default `default`).
     pub api_model: String,
-    /// Bearer token for the server; the CLI takes it from `RAG_EMBED_API_KEY`, else `RAG_API_KEY` or
-    /// `OPENAI_API_KEY`.
+    /// Bearer token for the server; never read from or written to the file: the CLI takes it from
+    /// `RAG_EMBED_API_KEY`, else `RAG_API_KEY` or `OPENAI_API_KEY`. Sent only over https, or over http to a
+    /// loopback address, unless `allow_insecure_key`.
     #[serde(skip)]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
+    /// Send the key over plain http to a host that is not loopback (default false: such a URL is refused
+    /// while a key is set). Also `--allow-insecure-key`.
+    pub allow_insecure_key: bool,
     /// The server model's window in tokens, for chunk sizes (default 512).
     pub api_max_tokens: usize,
     /// Seconds before a server request is abandoned (default 120).
@@ -165,6 +201,7 @@ impl Default for EmbedConfig {
             base_url: "http://localhost:8080".into(),
             api_model: "default".into(),
             api_key: None,
+            allow_insecure_key: false,
             api_max_tokens: 512,
             timeout_s: 120,
         }
@@ -172,7 +209,7 @@ impl Default for EmbedConfig {
 }
 
 /// Embedding runtimes.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum EmbedBackend {
     /// ONNX Runtime on CPU when this platform has the packaged runtime, else candle.
@@ -186,7 +223,7 @@ pub enum EmbedBackend {
 }
 
 /// Where candle runs.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
     /// A GPU if the binary was built with one and it is present, else the CPU.
@@ -200,7 +237,7 @@ pub enum DeviceChoice {
 }
 
 /// Retrieval.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrieveConfig {
     /// Which retrievers (default `hybrid`: dense + BM25 fused with RRF).
@@ -226,7 +263,7 @@ pub struct RetrieveConfig {
 }
 
 /// Rerankers.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RerankChoice {
     /// Keep the index's order.
@@ -251,7 +288,7 @@ impl Default for RetrieveConfig {
 }
 
 /// Retrieval modes.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RetrieveMode {
     /// Dense and BM25, fused with reciprocal-rank fusion.
@@ -263,7 +300,7 @@ pub enum RetrieveMode {
 }
 
 /// Generation.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenerateConfig {
     /// Where the model runs: `local` (in-process candle, the default) or `openai` (an OpenAI-compatible
@@ -273,10 +310,13 @@ pub struct GenerateConfig {
     pub base_url: String,
     /// The model name on the server (default `default`).
     pub api_model: String,
-    /// Bearer token for the server. Not read from the file by the CLI's convention: it comes from
-    /// `RAG_API_KEY` or `OPENAI_API_KEY`.
+    /// Bearer token for the server; never read from or written to the file: it comes from `RAG_API_KEY` or
+    /// `OPENAI_API_KEY`. Sent only over https, or over http to a loopback address, unless `allow_insecure_key`.
     #[serde(skip)]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
+    /// Send the key over plain http to a host that is not loopback (default false). Also
+    /// `--allow-insecure-key`.
+    pub allow_insecure_key: bool,
     /// Seconds before a server request is abandoned (default 300).
     pub timeout_s: u64,
     /// A GGUF file (llama or qwen2 family); default: the packaged SmolLM2-135M-Instruct.
@@ -299,7 +339,7 @@ pub struct GenerateConfig {
 }
 
 /// Generator backends.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum GenerateBackend {
     /// In-process candle on a GGUF file.
@@ -315,6 +355,7 @@ impl Default for GenerateConfig {
             base_url: "http://localhost:8080".into(),
             api_model: "default".into(),
             api_key: None,
+            allow_insecure_key: false,
             timeout_s: 300,
             model: None,
             max_new_tokens: 256,
@@ -340,11 +381,34 @@ impl Config {
         toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
+    /// The CPU threads the engine uses: the generator's, else the embedder's setting, else the physical cores.
+    pub fn threads(&self) -> usize {
+        self.generate
+            .threads
+            .or(self.embed.threads)
+            .unwrap_or_else(crate::device::default_threads)
+    }
+
     /// The index directory.
     pub fn index_dir(&self) -> &Path {
-        match &self.index {
-            IndexConfig::Embedded { dir } => dir,
-        }
+        &self.index.dir
+    }
+
+    /// Takes the API keys from the environment, as both binaries do: `RAG_EMBED_API_KEY`, else `RAG_API_KEY`,
+    /// else `OPENAI_API_KEY` for the embedding server; `RAG_API_KEY`, else `OPENAI_API_KEY` for generation.
+    /// (Binaries call this; the library never reads the environment by itself.)
+    pub fn keys_from_env(&mut self) {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        self.embed.api_key = var("RAG_EMBED_API_KEY")
+            .or_else(|| var("RAG_API_KEY"))
+            .or_else(|| var("OPENAI_API_KEY"))
+            .map(Secret::new);
+        self.generate.api_key = var("RAG_API_KEY").or_else(|| var("OPENAI_API_KEY")).map(Secret::new);
+    }
+
+    /// The configuration as TOML (without keys), as [`Config::from_toml`] reads it back.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Config(e.to_string()))
     }
 }
 
@@ -381,6 +445,27 @@ mod tests {
         assert_eq!(config.retrieve.k, 3);
         assert_eq!(config.retrieve.candidates, 50);
         assert_eq!(config.generate.temperature, 0.7);
+    }
+
+    /// Issue 9.15: "every key is optional" held for every section but `[index]`, which needed `backend`.
+    #[test]
+    fn every_key_is_optional_index_included() {
+        let config = Config::from_toml("[index]\ndir = \"/tmp/x\"").unwrap();
+        assert_eq!(config.index_dir(), Path::new("/tmp/x"));
+        assert_eq!(config.index.backend, IndexBackend::Embedded);
+        assert_eq!(Config::from_toml("[index]").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_toml_form_reads_back_to_the_same_config_without_keys() {
+        let mut config = Config::from_toml("[generate]\nmodel = \"/m.gguf\"\n[retrieve]\nk = 3").unwrap();
+        config.generate.api_key = Some(Secret::new("sk-roundtrip-secret"));
+        let text = config.to_toml().unwrap();
+        assert!(!text.contains("sk-roundtrip-secret"), "{text}");
+        let mut back = Config::from_toml(&text).unwrap();
+        assert_eq!(back.generate.api_key, None);
+        back.generate.api_key = config.generate.api_key.clone();
+        assert_eq!(back, config);
     }
 
     #[test]

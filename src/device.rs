@@ -64,16 +64,20 @@ pub fn default_threads() -> usize {
     num_cpus::get_physical().max(1)
 }
 
+/// The environment variables candle sizes its CPU pool from, with their values for `threads`.
+///
+/// candle looks them up on every matmul and, when they are unset, counts the CPUs each time (5 % of decode time
+/// in a profile). A library must not set variables (`setenv` races with any thread reading the environment),
+/// so the `rag` binary sets these in `main`, before it starts a thread; a value the user exported wins. A
+/// service embedding the library may do the same at its start.
+pub fn thread_env(threads: usize) -> [(&'static str, String); 2] {
+    let n = threads.max(1).to_string();
+    [("CANDLE_NUM_THREADS", n.clone()), ("RAYON_NUM_THREADS", n)]
+}
+
 /// Sizes the global rayon pool that candle's CPU kernels run on (first call wins; later calls are no-ops).
+/// Touches nothing but rayon: no environment variables.
 pub(crate) fn configure_threads(threads: usize) {
-    // candle sizes its own pool from these variables and looks them up on every matmul, falling back to
-    // parsing /proc/cpuinfo each time when they are unset (5 % of decode time in a profile). Set them once,
-    // before any kernel runs; a value the user exported wins.
-    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
-        if std::env::var_os(var).is_none() {
-            std::env::set_var(var, threads.max(1).to_string());
-        }
-    }
     // An error only means the pool was already built, by an earlier engine in this process.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, SearchMode, VectorIndex, FORMAT_VERSION};
 
-use crate::answer::{check_citations, Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
+use crate::answer::{Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
 use crate::chunk::{Chunker, TokenChunker};
 use crate::config::{Config, DeviceChoice, EmbedBackend, GenerateBackend, RerankChoice, RetrieveMode};
 use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, OpenAiEmbedder, MINILM_ID};
@@ -22,7 +22,7 @@ use crate::generate::{
 use crate::ingest::{Ingest, IngestReport};
 use crate::manifest::Manifest;
 use crate::models::{self, ModelStore};
-use crate::progress::{NoProgress, Progress};
+use crate::progress::{Cancel, NoProgress, Progress};
 use crate::remote::Endpoint;
 use crate::rerank::{Mmr, NoRerank, Reranker};
 use crate::retrieve::{self, Passage};
@@ -71,6 +71,7 @@ pub struct Engine {
     config: Config,
     models: ModelStore,
     progress: Arc<dyn Progress>,
+    cancel: Cancel,
     embedder: OnceLock<Arc<dyn Embedder>>,
     chunker: OnceLock<Arc<dyn Chunker>>,
     generator: OnceLock<Arc<dyn Generator>>,
@@ -85,14 +86,11 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds an engine from configuration. Cheap: models load on first use.
+    /// Builds an engine from configuration. Cheap: models load on first use. Sizes the global rayon pool (on
+    /// first call in the process) and never touches the process environment; see [`device::thread_env`] for
+    /// the variables a binary may set before its threads start.
     pub fn from_config(config: Config) -> Result<Engine> {
-        let threads = config
-            .generate
-            .threads
-            .or(config.embed.threads)
-            .unwrap_or_else(device::default_threads);
-        device::configure_threads(threads);
+        device::configure_threads(config.threads());
         let cache_dir = config
             .models
             .cache_dir
@@ -103,6 +101,7 @@ impl Engine {
             config,
             models,
             progress: Arc::new(NoProgress),
+            cancel: Cancel::new(),
             embedder: OnceLock::new(),
             chunker: OnceLock::new(),
             generator: OnceLock::new(),
@@ -128,6 +127,13 @@ impl Engine {
     /// Reports progress of long operations (model downloads, ingest) to `progress`.
     pub fn set_progress(&mut self, progress: Arc<dyn Progress>) {
         self.progress = progress;
+    }
+
+    /// Long operations (ingest, model downloads) stop cleanly once `cancel` is raised: ingest commits the files
+    /// done and returns a report marked `interrupted`; a download returns [`Error::Cancelled`].
+    pub fn set_cancel(&mut self, cancel: Cancel) {
+        self.models.set_cancel(cancel.clone());
+        self.cancel = cancel;
     }
 
     /// The configuration.
@@ -208,11 +214,12 @@ impl Engine {
                     base_url: generate.base_url.clone(),
                     model: generate.api_model.clone(),
                     api_key: generate.api_key.clone(),
+                    allow_insecure_key: generate.allow_insecure_key,
                     timeout: std::time::Duration::from_secs(generate.timeout_s.max(1)),
                     attempts: 4,
                 },
                 context_tokens: generate.context_tokens,
-            })),
+            })?),
         };
         self.progress.note(&format!(
             "generator: {} on {}",
@@ -267,6 +274,7 @@ impl Engine {
                 base_url: embed.base_url.clone(),
                 model: embed.api_model.clone(),
                 api_key: embed.api_key.clone(),
+                allow_insecure_key: embed.allow_insecure_key,
                 timeout: std::time::Duration::from_secs(embed.timeout_s.max(1)),
                 attempts: 4,
             };
@@ -373,6 +381,7 @@ impl Engine {
             file_timeout: std::time::Duration::from_secs_f64(self.config.ingest.file_timeout_s.max(0.001)),
             max_chunks: self.config.ingest.max_chunks_per_file.max(1),
             progress: &*self.progress,
+            cancel: &self.cancel,
         }
         .run(paths)
     }
@@ -499,16 +508,27 @@ impl Engine {
             filter.kinds = Some(options.kinds.iter().map(|k| k.trim().to_ascii_lowercase()).collect());
         }
         if let Some(glob) = &options.path_glob {
-            let matcher = globset::GlobBuilder::new(glob)
-                .literal_separator(false)
-                .build()
-                .map_err(|e| Error::Config(format!("--path {glob:?}: {e}")))?
-                .compile_matcher();
+            let build = |pattern: &str| {
+                globset::GlobBuilder::new(pattern)
+                    .literal_separator(false)
+                    .build()
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| Error::Config(format!("--path {glob:?}: {e}")))
+            };
+            // Keys are absolute. An absolute glob matches them as they are; a relative one matches the path as
+            // shown (relative to the current directory), or any trailing part of the path (`manuals/**` is
+            // every file under a folder named `manuals`).
+            let absolute = glob.starts_with('/');
+            let matcher = build(glob)?;
+            let anywhere = build(&format!("**/{glob}"))?;
             let manifest = Manifest::load(self.index_dir())?;
             let sources: Vec<String> = manifest
                 .files
                 .keys()
-                .filter(|k| matcher.is_match(k.as_str()))
+                .filter(|k| {
+                    matcher.is_match(k.as_str())
+                        || !absolute && (matcher.is_match(retrieve::display_path(k)) || anywhere.is_match(k.as_str()))
+                })
                 .cloned()
                 .collect();
             if sources.is_empty() {
@@ -623,7 +643,8 @@ impl Engine {
         timings.generated_tokens = generation.generated_tokens;
         timings.total = started.elapsed();
 
-        let checked = check_citations(&generation.text, passages.len() as u32);
+        // The final text is what was streamed: the stream's own check of every piece pushed.
+        let checked = stream.checked();
         let cited = !checked.valid.is_empty();
         let sources = if cited {
             checked
@@ -635,7 +656,7 @@ impl Engine {
             passages.clone()
         };
         Ok(Answer {
-            text: checked.text.trim().to_owned(),
+            text: checked.text,
             sources,
             cited,
             invalid_citations: checked.invalid,
@@ -672,4 +693,76 @@ pub fn dir_size(dir: &Path) -> u64 {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    /// Issue 9.7: `Engine::from_config` called `std::env::set_var`, undefined behaviour in a multi-threaded host.
+    #[test]
+    fn building_an_engine_leaves_the_process_environment_alone() {
+        let before: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
+        let mut config = Config::default();
+        config.generate.threads = Some(3);
+        let _engine = Engine::from_config(config).unwrap();
+        let after: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
+        assert_eq!(before, after, "the environment changed");
+    }
+
+    /// Issue 9.6: `Debug` of `Endpoint`, `Config` and `Engine` printed the key.
+    #[test]
+    fn no_formatting_of_config_engine_endpoint_or_errors_shows_a_key() {
+        const KEY: &str = "sk-never-print-4f2a9c";
+        let mut config = Config::default();
+        config.generate.api_key = Some(Secret::new(KEY));
+        config.embed.api_key = Some(Secret::new(KEY));
+        config.embed.base_url = "http://127.0.0.1:9".into();
+        config.generate.base_url = "http://gpu-box.invalid:8000".into();
+        config.models.cache_dir = Some(std::env::temp_dir().join("rag-test-no-key-cache"));
+        let endpoint = Endpoint {
+            base_url: config.embed.base_url.clone(),
+            model: "m".into(),
+            api_key: config.embed.api_key.clone(),
+            allow_insecure_key: false,
+            timeout: std::time::Duration::from_secs(2),
+            attempts: 1,
+        };
+        let mut shown = vec![
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            format!("{endpoint:?}"),
+            format!("{endpoint:#?}"),
+            format!("{:?}", config.generate),
+            config.to_toml().unwrap(),
+        ];
+        // Errors that involve the endpoints: a refused connection (the key is sent to loopback), and a refused
+        // insecure transport.
+        let connect = OpenAiEmbedder::connect(endpoint.clone(), 512, 8).err().unwrap();
+        shown.push(format!("{connect}"));
+        shown.push(format!("{connect:?}"));
+        let insecure = OpenAiGenerator::new(OpenAiSettings {
+            endpoint: Endpoint {
+                base_url: config.generate.base_url.clone(),
+                ..endpoint.clone()
+            },
+            context_tokens: 2048,
+        })
+        .err()
+        .unwrap();
+        shown.push(format!("{insecure}"));
+        shown.push(format!("{insecure:?}"));
+        let engine = Engine::from_config(config).unwrap();
+        shown.push(format!("{engine:?}"));
+        shown.push(format!("{engine:#?}"));
+        for text in &shown {
+            assert!(!text.contains(KEY), "a key leaked into: {text}");
+        }
+        assert!(
+            shown[0].contains("***"),
+            "the key's place shows it is set: {}",
+            shown[0]
+        );
+    }
 }

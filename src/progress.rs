@@ -25,3 +25,26 @@ impl Progress for NoProgress {
     fn advance(&self, _n: u64) {}
     fn finish(&self) {}
 }
+
+/// A cancellation flag shared between the caller (a Ctrl-C handler, a service's request) and long-running
+/// library calls, which check it between units of work and stop cleanly: ingest commits what is done, a model
+/// download kills the fetch and leaves nothing half-written.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A flag not yet raised.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Raises the flag (async-signal-safe: one atomic store).
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True once [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -5,6 +5,7 @@
 //! lowest-ranked are the ones dropped, and the budget is never exceeded.
 
 use rag_indexes::Hit;
+use std::path::Path;
 
 use crate::error::Result;
 
@@ -37,6 +38,16 @@ pub struct Passage {
     byte_span: (usize, usize),
 }
 
+/// How a source key (a canonical absolute path) is shown: relative to the current directory when the file is
+/// under it (`manuals/pump.pdf`), else absolute.
+pub fn display_path(key: &str) -> String {
+    let cwd = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    match cwd.as_deref().and_then(|cwd| Path::new(key).strip_prefix(cwd).ok()) {
+        Some(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),
+        _ => key.to_owned(),
+    }
+}
+
 impl Passage {
     /// Where the passage comes from: `manuals/pump.pdf, page 3`, `notes/ops.md, lines 12-30`.
     pub fn describe(&self) -> String {
@@ -54,9 +65,9 @@ impl Passage {
         } else if let Some(section) = &self.section {
             format!("section \"{section}\"")
         } else {
-            return self.source.clone();
+            return display_path(&self.source);
         };
-        format!("{}, {place}", self.source)
+        format!("{}, {place}", display_path(&self.source))
     }
 
     /// The byte span in the extracted document text.

@@ -124,3 +124,22 @@ pub fn word_tokenizer() -> tokenizers::Tokenizer {
     tokenizer.with_pre_tokenizer(Some(Whitespace {}));
     tokenizer
 }
+
+/// A small deterministic pseudo-random generator (xorshift64*) for property tests over random inputs.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (any value; 0 is replaced).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+}

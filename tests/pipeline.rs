@@ -9,7 +9,7 @@ use rag::{Config, Engine, Error, Flow, SearchOptions};
 
 fn engine(dir: &std::path::Path, suffix: &str, min_similarity: f32) -> Engine {
     let mut config = Config::default();
-    config.index = rag::config::IndexConfig::Embedded { dir: dir.join("index") };
+    config.index.dir = dir.join("index");
     config.retrieve.min_similarity = min_similarity;
     Engine::with_components(
         config,
@@ -106,4 +106,29 @@ fn an_index_inside_the_ingested_folder_is_not_ingested() {
     let again = engine.ingest(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!(again.n_files, 1, "{again:?}");
     assert_eq!(again.n_chunks_total, 1);
+}
+
+/// Issue 9.8: what `ask` streams is byte for byte the final answer text, for outputs that used to leak (`[[9]`,
+/// long runs of spaces before an invalid citation, trailing spaces and newlines).
+#[test]
+fn the_streamed_answer_equals_the_final_answer() {
+    for suffix in [
+        " and [[9] more.",
+        &format!(" and more{}[9].", " ".repeat(60)),
+        " [1]   \n\n  ",
+        " see [2-",
+        " [Passage 1] and [ 3 ] ok",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path(), suffix, 0.1);
+        engine.ingest(&[corpus(dir.path())]).unwrap();
+        let mut streamed = String::new();
+        let answer = engine
+            .ask("pump pressure limit", &SearchOptions::default(), &mut |piece| {
+                streamed.push_str(piece);
+                Flow::Continue
+            })
+            .unwrap();
+        assert_eq!(streamed, answer.text, "suffix {suffix:?}");
+    }
 }

@@ -63,8 +63,6 @@ pub struct QaReport {
     pub contains: f64,
     /// Answers in which the model cited only passages that exist (before the engine's check removes the rest).
     pub citations_valid: f64,
-    /// Answers whose final sources are all passages that were retrieved and given (after the check: must be 1).
-    pub sources_valid: f64,
     /// Answers citing at least one passage.
     pub cited: f64,
     /// Refused unanswerable questions / unanswerable questions.
@@ -209,7 +207,6 @@ pub fn run(
     };
     let mut best_similarity = Vec::with_capacity(items.len());
     let (mut found, mut em, mut f1_sum, mut contains, mut valid, mut cited) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut sources_valid = 0.0;
     let (mut refused_unanswerable, mut refused_answerable, mut generated) = (0.0, 0.0, 0.0);
     let mut seconds = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -246,10 +243,6 @@ pub fn run(
             }
             if answer.refusal.is_none() {
                 generated += 1.0;
-                let given: HashSet<u32> = answer.passages.iter().map(|p| p.n).collect();
-                if answer.sources.iter().all(|s| given.contains(&s.n)) {
-                    sources_valid += 1.0;
-                }
                 if answer.invalid_citations.is_empty() {
                     valid += 1.0;
                 }
@@ -267,7 +260,6 @@ pub fn run(
     report.f1 = f1_sum / answerable;
     report.contains = contains / answerable;
     report.citations_valid = valid / f64::max(generated, 1.0);
-    report.sources_valid = sources_valid / f64::max(generated, 1.0);
     report.cited = cited / f64::max(generated, 1.0);
     report.refusal_rate = refused_unanswerable / unanswerable;
     report.false_refusal_rate = refused_answerable / answerable;

@@ -29,6 +29,33 @@ pub struct RetrievalOptions {
     pub modes: Vec<RetrieveMode>,
     /// Where the corpus files are written for ingestion.
     pub docs_dir: PathBuf,
+    /// Which half of the judged queries: a setting is tuned on one half and reported on the other.
+    pub half: QueryHalf,
+}
+
+/// A fixed split of the queries by a hash of their id, so tuning and reporting never share a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryHalf {
+    /// Every judged query.
+    #[default]
+    All,
+    /// Queries whose id hashes (SHA-256, first byte) to an even number: for choosing settings.
+    Tune,
+    /// The other queries: for reporting the chosen settings.
+    Report,
+}
+
+impl QueryHalf {
+    /// Whether query `id` belongs to this half.
+    pub fn contains(self, id: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let even = Sha256::digest(id.as_bytes())[0] % 2 == 0;
+        match self {
+            QueryHalf::All => true,
+            QueryHalf::Tune => even,
+            QueryHalf::Report => !even,
+        }
+    }
 }
 
 /// Metrics of one mode.
@@ -95,7 +122,10 @@ pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<Vec<ModeReport
     let doc_ids: HashSet<&str> = corpus.iter().map(|d| d.id.as_str()).collect();
     let qrels_path = dataset.join("qrels").join(format!("{}.tsv", options.split));
     let qrels = beir::read_qrels(&qrels_path, &query_ids, &doc_ids)?;
-    let mut judged: Vec<&(String, String)> = queries.iter().filter(|(id, _)| qrels.contains_key(id)).collect();
+    let mut judged: Vec<&(String, String)> = queries
+        .iter()
+        .filter(|(id, _)| qrels.contains_key(id) && options.half.contains(id))
+        .collect();
     let corpus = match options.limit {
         Some(n) => {
             judged.truncate(n);

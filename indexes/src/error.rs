@@ -12,6 +12,15 @@ pub enum Error {
         /// The index directory.
         path: PathBuf,
     },
+    /// The directory is not empty and was not created by rag: nothing in it is touched.
+    #[error(
+        "{path} is not a rag index (it has no RAG_INDEX marker and is not empty): rag will not write into it; \
+         give --index a new or empty directory"
+    )]
+    NotAnIndex {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The index was built with another embedding model or dimension.
     #[error(
         "index at {path} was built with embedding model {found_model} ({found_dim} dims), \
@@ -30,7 +39,11 @@ pub enum Error {
         expected_dim: usize,
     },
     /// The on-disk format is not one this version reads.
-    #[error("index at {path} has format version {found}, this rag reads version {expected}")]
+    #[error(
+        "index at {path} has format version {found}, this rag reads version {expected}: build a new one with \
+         `rag --index NEW_DIR ingest PATHS` (or delete {path} yourself and run `rag ingest PATHS` again); \
+         nothing in {path} was changed"
+    )]
     Format {
         /// The index directory.
         path: PathBuf,

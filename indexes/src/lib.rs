@@ -10,9 +10,11 @@ mod embedded;
 mod error;
 mod record;
 
-pub use embedded::EmbeddedIndex;
+pub use embedded::{EmbeddedIndex, LOAD_WAIT};
 pub use error::Error;
-pub use record::{Bm25Params, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, FORMAT_VERSION};
+pub use record::{
+    Bm25Params, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, StoredKey, FORMAT_VERSION,
+};
 
 /// A store of [`Record`]s searchable by vector and by text.
 ///
@@ -34,6 +36,10 @@ pub trait VectorIndex: Send + Sync {
     /// The stored vectors of `source`'s chunks, keyed by chunk-text hash, so unchanged chunks of a modified or
     /// renamed file can be reused instead of re-embedded.
     fn chunk_vectors(&self, source: &str) -> Result<Vec<(String, Vec<f32>)>, Error>;
+    /// Every stored record's key (no text, no vectors), in no particular order.
+    fn keys(&self) -> Result<Vec<StoredKey>, Error>;
+    /// Removes the records with these ids.
+    fn delete_ids(&mut self, ids: &[u64]) -> Result<(), Error>;
     /// Makes all writes so far durable.
     fn commit(&mut self) -> Result<(), Error>;
 }

@@ -1,7 +1,9 @@
 //! The types that cross the index boundary: [`Record`] in, [`Hit`] out, [`IndexMeta`] alongside.
 
 /// The on-disk format version written by this build; bumped whenever the layout or payload changes.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: the `RAG_INDEX` marker, and sources stored as canonical absolute paths (1 stored paths as typed).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What an index was created with; stored in the index and checked at open.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +55,7 @@ pub struct Record {
 /// Where a chunk came from, stored alongside it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Payload {
-    /// The source path as given to ingest (relative paths stay relative).
+    /// The source key: the file's canonical absolute path.
     pub source: String,
     /// The document format (`pdf`, `md`, `html`, `txt`, or a code extension).
     pub kind: String,
@@ -132,4 +134,17 @@ pub struct Hit {
     pub text: String,
     /// Where it came from.
     pub payload: Payload,
+}
+
+/// What identifies a stored record, without its text or vector: enough to check it against the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoredKey {
+    /// The record id.
+    pub id: u64,
+    /// Its source key.
+    pub source: String,
+    /// Its chunk number within the source.
+    pub chunk_idx: u32,
+    /// The hash of the source's content it was made from.
+    pub doc_hash: String,
 }

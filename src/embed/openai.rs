@@ -26,6 +26,7 @@ impl OpenAiEmbedder {
     /// Connects to the server in `endpoint`, learning the vector dimension with one request. `max_tokens` is
     /// the server model's window; `batch_size` the texts per request.
     pub fn connect(endpoint: Endpoint, max_tokens: usize, batch_size: usize) -> Result<OpenAiEmbedder> {
+        endpoint.check_key_transport().map_err(Error::Config)?;
         let agent = endpoint.agent();
         let model_id = format!("openai:{}", endpoint.model);
         let mut embedder = OpenAiEmbedder {
@@ -176,6 +177,7 @@ mod tests {
             base_url: "http://127.0.0.1:9".into(),
             model: "m".into(),
             api_key: None,
+            allow_insecure_key: false,
             timeout: std::time::Duration::from_secs(5),
             attempts: 1,
         };

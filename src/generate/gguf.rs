@@ -16,6 +16,7 @@ use candle_transformers::generation::LogitsProcessor;
 use candle_transformers::models::{quantized_gemma3, quantized_phi3};
 
 use super::model::Decoder;
+use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
 
 use super::{ChatTemplate, Flow, GenerateOptions, Generation, Generator, StopReason};
@@ -204,6 +205,19 @@ impl Generator for GgufGenerator {
         let mut prefill = None;
         let mut generated = 0;
         let mut stop = StopReason::Length;
+        // Text is streamed `loop_window` tokens behind the model, so that when a degenerate loop is cut off its
+        // repeats were never shown: what was streamed is exactly the text returned.
+        let delay = options.loop_window;
+        let mut ends: Vec<usize> = Vec::new();
+        let mut streamed = 0usize;
+        let mut emit = |text: &str, upto: usize, streamed: &mut usize| -> Flow {
+            if upto <= *streamed {
+                return Flow::Continue;
+            }
+            let piece = &text[*streamed..upto];
+            *streamed = upto;
+            on_text(piece)
+        };
         while generated < max_new {
             let penalized = if options.repeat_penalty != 1.0 {
                 let start = context.len().saturating_sub(REPEAT_LAST_N);
@@ -224,13 +238,11 @@ impl Generator for GgufGenerator {
             context.push(next);
             let answer = &context[ids.len()..];
             if let Some(keep) = repeated_tail(answer, options.loop_window) {
-                // Drop the repeats; what was streamed of them is at most about one window.
-                let kept = &answer[..keep];
-                text = self
-                    .tokenizer
-                    .decode(kept, true)
-                    .map_err(|e| Error::Generate(format!("tokenizer: {e}")))?;
-                generated = kept.len();
+                // Drop the repeats (never below what was already shown).
+                let shown_tokens = ends.iter().take_while(|&&end| end <= streamed).count();
+                let keep = keep.max(shown_tokens).min(ends.len());
+                text.truncate(if keep == 0 { 0 } else { ends[keep - 1] });
+                generated = keep;
                 stop = StopReason::Repetition;
                 break;
             }
@@ -239,7 +251,11 @@ impl Generator for GgufGenerator {
                 .map_err(|e| Error::Generate(format!("tokenizer: {e}")))?
             {
                 text.push_str(&piece);
-                if on_text(&piece) == Flow::Stop {
+            }
+            ends.push(text.len());
+            if ends.len() > delay {
+                let upto = ends[ends.len() - 1 - delay];
+                if emit(&text, upto, &mut streamed) == Flow::Stop {
                     stop = StopReason::Cancelled;
                     break;
                 }
@@ -251,6 +267,11 @@ impl Generator for GgufGenerator {
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(err)?;
             logits = weights.forward(&input, ids.len() + generated - 1).map_err(err)?;
+        }
+        if stop == StopReason::Cancelled {
+            text.truncate(streamed);
+        } else {
+            emit(&text, text.len(), &mut streamed);
         }
         let prefill = prefill.unwrap_or_else(|| started.elapsed());
         Ok(Generation {
@@ -281,6 +302,34 @@ fn repeated_tail(answer: &[u32], window: usize) -> Option<usize> {
     Some(start + period)
 }
 
+/// What identifies a GGUF file's content for the requantization cache, cheaply (a model is hundreds of MB and
+/// this runs on every `ask`): SHA-256 over its size, its whole header and tensor table (everything before
+/// `data_offset`: metadata, names, shapes, types, offsets), and 64 blocks of 4 KiB spread evenly over the
+/// tensor data (two fine-tunes of one model share a header, not their weights). 16 hex digits.
+fn fingerprint(file: &mut File, data_offset: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const BLOCKS: u64 = 64;
+    const BLOCK: u64 = 4096;
+    let size = file.metadata()?.len();
+    let mut hasher = Sha256::new();
+    hasher.update(size.to_le_bytes());
+    let header_len = data_offset.min(size);
+    file.seek(SeekFrom::Start(0))?;
+    let mut header = Vec::with_capacity(header_len as usize);
+    file.by_ref().take(header_len).read_to_end(&mut header)?;
+    hasher.update(&header);
+    let data_len = size - header_len;
+    let mut block = vec![0u8; BLOCK as usize];
+    for i in 0..BLOCKS {
+        let at = header_len + data_len.saturating_sub(BLOCK) * i / (BLOCKS - 1);
+        file.seek(SeekFrom::Start(at))?;
+        let n = file.by_ref().take(BLOCK).read(&mut block)?;
+        hasher.update(&block[..n]);
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(crate::models::hex(&hasher.finalize()[..8]))
+}
+
 /// Tensor types candle 0.11 runs with scalar CPU kernels only, and rewrites to Q8_0.
 fn is_slow(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
@@ -296,12 +345,12 @@ pub fn requantize_if_needed(path: &Path, cache_dir: &Path, progress: &dyn Progre
     if !content.tensor_infos.values().any(|info| is_slow(info.ggml_dtype)) {
         return Ok(path.to_path_buf());
     }
-    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let target = cache_dir.join(format!("{stem}-{size}.q8_0.gguf"));
+    let fingerprint = fingerprint(&mut file, content.tensor_data_offset).map_err(|e| Error::io(path, e))?;
+    let target = cache_dir.join(format!("{stem}-{fingerprint}.q8_0.gguf"));
     if target.is_file() {
         return Ok(target);
     }
@@ -340,6 +389,52 @@ pub fn requantize_if_needed(path: &Path, cache_dir: &Path, progress: &dyn Progre
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes a one-tensor GGUF whose weights are `value` everywhere, in Q4_1 (a type that gets requantized).
+    fn tiny_gguf(path: &Path, value: f32) {
+        let dense = Tensor::full(value, (4, 64), &Device::Cpu).unwrap();
+        let tensor = QTensor::quantize(&dense, GgmlDType::Q4_1).unwrap();
+        let name = gguf_file::Value::String("tiny".into());
+        let mut out = File::create(path).unwrap();
+        gguf_file::write(&mut out, &[("general.name", &name)], &[("w", &tensor)]).unwrap();
+    }
+
+    /// Issue 9.4: the cache was keyed by name and size, so two different files with one name and size shared
+    /// an entry (the second model silently ran the first one's weights).
+    #[test]
+    fn requantized_files_are_cached_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        tiny_gguf(&a.join("model.gguf"), 1.0);
+        tiny_gguf(&b.join("model.gguf"), -2.0);
+        let len = |p: &Path| std::fs::metadata(p).unwrap().len();
+        assert_eq!(len(&a.join("model.gguf")), len(&b.join("model.gguf")));
+        let cache = dir.path().join("cache");
+        let qa = requantize_if_needed(&a.join("model.gguf"), &cache, &crate::NoProgress).unwrap();
+        let qb = requantize_if_needed(&b.join("model.gguf"), &cache, &crate::NoProgress).unwrap();
+        assert_ne!(qa, qb, "two different models must not share a cache entry");
+        let read = |p: &Path| {
+            let mut f = File::open(p).unwrap();
+            let content = Content::read(&mut f).unwrap();
+            let t = content.tensor(&mut f, "w", &Device::Cpu).unwrap();
+            assert_eq!(t.dtype(), GgmlDType::Q8_0);
+            t.dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()[0]
+        };
+        assert!((read(&qa) - 1.0).abs() < 0.1, "{}", read(&qa));
+        assert!((read(&qb) + 2.0).abs() < 0.1, "{}", read(&qb));
+        // The same file again is a cache hit, the same entry.
+        assert_eq!(
+            requantize_if_needed(&a.join("model.gguf"), &cache, &crate::NoProgress).unwrap(),
+            qa
+        );
+    }
 
     #[test]
     fn repeated_tails_are_found() {

@@ -32,9 +32,12 @@ pub struct OpenAiGenerator {
 
 impl OpenAiGenerator {
     /// A generator for the server in `settings` (no request is made until `generate`).
-    pub fn new(settings: OpenAiSettings) -> OpenAiGenerator {
+    ///
+    /// Fails when a key is set and the URL would carry it unprotected ([`Endpoint::check_key_transport`]).
+    pub fn new(settings: OpenAiSettings) -> Result<OpenAiGenerator> {
+        settings.endpoint.check_key_transport().map_err(Error::Config)?;
         let agent = settings.endpoint.agent();
-        OpenAiGenerator { settings, agent }
+        Ok(OpenAiGenerator { settings, agent })
     }
 
     fn url(&self) -> String {
@@ -152,11 +155,13 @@ mod tests {
                 base_url: base_url.into(),
                 model: "m".into(),
                 api_key: None,
+                allow_insecure_key: false,
                 timeout: std::time::Duration::from_secs(5),
                 attempts: 2,
             },
             context_tokens: 4096,
         })
+        .unwrap()
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn make(root: &Path) -> (PathBuf, Vec<Case>) {
     let path = dir.join("corrupt-stream.pdf");
     std::fs::write(&path, &damaged).unwrap();
     add("pdf with a corrupted content stream", path, Expect::Either);
-    let path = dir.join("encrypted.pdf");
+    let path = dir.join("locked-a.pdf");
     std::fs::write(&path, encrypted_pdf()).unwrap();
     add("encrypted pdf", path, Expect::Failed(&["encrypted", "PDF"]));
     let path = dir.join("scan.pdf");
@@ -160,7 +160,7 @@ pub fn make(root: &Path) -> (PathBuf, Vec<Case>) {
         path,
         Expect::Indexed("spare impeller inventory"),
     );
-    let path = dir.join("loop");
+    let path = dir.join("cycle");
     std::os::unix::fs::symlink(".", &path).unwrap();
     add("symbolic link loop", path, Expect::Failed(&["loop"]));
     std::fs::write(outside.join("secret.txt"), "Outside secret: the vault code is 4711.\n").unwrap();
@@ -192,6 +192,18 @@ pub fn make(root: &Path) -> (PathBuf, Vec<Case>) {
         Expect::Failed(&["Permission denied"])
     };
     add("file without read permission", path, expect);
+    // A file that cannot be read whoever runs the test (root included): a named pipe behind a text name.
+    let path = dir.join("pipe.txt");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    add(
+        "named pipe behind a text name",
+        path,
+        Expect::Failed(&["cannot read: not a regular file"]),
+    );
     let path = dir.join("new\nline.txt");
     std::fs::write(&path, "A name with a newline holds the lubrication schedule.\n").unwrap();
     add("name with a newline", path, Expect::Indexed("lubrication schedule"));

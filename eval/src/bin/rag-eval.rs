@@ -12,7 +12,7 @@ use rag::{Config, Engine};
 use std::io::IsTerminal;
 
 use rag_eval::qa::{self, QaOptions};
-use rag_eval::retrieval::{self, ModeReport, RetrievalOptions};
+use rag_eval::retrieval::{self, ModeReport, QueryHalf, RetrievalOptions};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -47,6 +47,10 @@ enum Command {
         /// Unjudged documents kept with --limit.
         #[arg(long, default_value_t = 300)]
         distractors: usize,
+        /// Which judged queries: all, or one half of a fixed split by a hash of the query id (tune settings
+        /// on `tune`, report them on `report`).
+        #[arg(long, value_enum, default_value = "all")]
+        queries: HalfArg,
         /// Modes to evaluate.
         #[arg(long, value_enum, default_value = "all")]
         mode: ModeArg,
@@ -126,6 +130,13 @@ enum Command {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum HalfArg {
+    All,
+    Tune,
+    Report,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum ModeArg {
     All,
     Hybrid,
@@ -146,11 +157,22 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(path) => Config::load(path).with_context(|| format!("reading config {}", path.display()))?,
+        None if std::path::Path::new("rag.toml").is_file() => {
+            Config::load("rag.toml".as_ref()).context("reading config ./rag.toml")?
+        }
         None => Config::default(),
     };
+    // Keys come from the environment, as for `rag` (which hands its resolved configuration over in --config).
+    config.keys_from_env();
     if let Some(threads) = args.threads {
         config.embed.threads = Some(threads);
         config.generate.threads = Some(threads);
+    }
+    for (var, value) in rag::device::thread_env(config.threads()) {
+        if std::env::var_os(var).is_none() {
+            // No other thread exists yet (nothing before this point starts one).
+            std::env::set_var(var, value);
+        }
     }
     match args.command {
         Command::BenchEmbed {
@@ -301,7 +323,6 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "f1": r.f1,
                 "contains_gold": r.contains,
                 "citations_valid": r.citations_valid,
-                "sources_valid": r.sources_valid,
                 "cited": r.cited,
                 "refusal_rate_unanswerable": r.refusal_rate,
                 "false_refusal_rate": r.false_refusal_rate,
@@ -327,10 +348,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                         "EM {:.4}  F1 {:.4}  contains gold {:.4}",
                         r.exact_match, r.f1, r.contains
                     );
-                    println!(
-                        "model's citations valid {:.4}  sources valid after checking {:.4}  cited {:.4}",
-                        r.citations_valid, r.sources_valid, r.cited
-                    );
+                    println!("model's citations valid {:.4}  cited {:.4}", r.citations_valid, r.cited);
                     println!(
                         "refusal rate (unanswerable) {:.4}  false refusals {:.4}",
                         r.refusal_rate, r.false_refusal_rate
@@ -352,10 +370,16 @@ fn run(args: Args) -> anyhow::Result<()> {
             split,
             limit,
             distractors,
+            queries,
             mode,
             json,
             out,
         } => {
+            let half = match queries {
+                HalfArg::All => QueryHalf::All,
+                HalfArg::Tune => QueryHalf::Tune,
+                HalfArg::Report => QueryHalf::Report,
+            };
             let slice = limit.map_or("full".to_owned(), |n| format!("limit{n}-d{distractors}"));
             let (_scratch, docs_dir) = use_index(&args.index, &mut config, &slice)?;
             let modes = match mode {
@@ -372,11 +396,13 @@ fn run(args: Args) -> anyhow::Result<()> {
                 distractors,
                 modes,
                 docs_dir,
+                half,
             };
             let reports = retrieval::run(&engine, &options)?;
             let value = json!({
                 "dataset": dataset.display().to_string(),
                 "split": split,
+                "queries": format!("{queries:?}").to_lowercase(),
                 "limit": limit,
                 "distractors": limit.map(|_| distractors),
                 "results": reports.iter().map(report_json).collect::<Vec<_>>(),
@@ -426,7 +452,7 @@ fn use_index(index: &Option<PathBuf>, config: &mut Config, tag: &str) -> anyhow:
     let scratch = tempfile::tempdir()?;
     let dir = index.clone().unwrap_or_else(|| scratch.path().join("index"));
     let docs_dir = PathBuf::from(format!("{}.docs-{tag}", dir.display()));
-    config.index = rag::config::IndexConfig::Embedded { dir };
+    config.index.dir = dir;
     Ok((scratch, docs_dir))
 }
 

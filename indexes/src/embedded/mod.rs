@@ -1,6 +1,9 @@
 //! The embedded default backend: Qdrant in-process (`qdrant-edge`) on a local directory.
 //!
 //! Layout of the index directory (format [`FORMAT_VERSION`]):
+//! - `RAG_INDEX`: the marker that says rag created this directory, written first (before anything else) into
+//!   a directory that was new or empty. rag deletes or rewrites files only in a directory carrying it; a
+//!   non-empty directory without it is refused and left untouched (not even a lock file is written);
 //! - `rag_index.json`: [`IndexMeta`] (format version, model id, dimension, BM25 parameters), written atomically;
 //! - `shard/`: the qdrant-edge shard (segments and WAL) holding one point per chunk, with a named dense vector
 //!   `dense` (cosine), a named sparse vector `bm25` (IDF applied by Qdrant at query time) and the payload;
@@ -24,14 +27,20 @@ use qdrant_edge::{
 use serde::{Deserialize, Serialize};
 
 use crate::FORMAT_VERSION;
-use crate::{Bm25Params, Error, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, VectorIndex};
+use crate::{
+    Bm25Params, Error, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, StoredKey, VectorIndex,
+};
 
 const META_FILE: &str = "rag_index.json";
+const MARKER_FILE: &str = "RAG_INDEX";
+const MARKER_TEXT: &str = "This directory is a rag index, created by rag. rag writes and deletes files only in \
+directories carrying this marker.\n";
 const SHARD_DIR: &str = "shard";
 const LOCK_FILE: &str = "lock";
 const DENSE: &str = "dense";
 /// How long opening waits for another process holding the shard.
-const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// One bound on every wait of one open (the lock and then the shard share one deadline).
+pub const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 const SPARSE: &str = "bm25";
 
 /// How an index is opened.
@@ -66,16 +75,18 @@ impl EmbeddedIndex {
     /// Fails with [`Error::ModelMismatch`] when the index was built with another model, and with
     /// [`Error::Locked`] when another process holds the index.
     pub fn open_or_create(dir: &Path, meta: &IndexMeta) -> Result<EmbeddedIndex, Error> {
-        fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-        let lock = lock(dir, Access::Write)?;
+        let deadline = std::time::Instant::now() + LOAD_WAIT;
+        claim(dir)?;
+        let lock = lock(dir, Access::Write, deadline)?;
         let meta_path = dir.join(META_FILE);
         if meta_path.exists() {
             let stored = read_meta(dir)?;
             check_model(dir, &stored, meta)?;
-            Self::load(dir, stored, lock)
+            Self::load(dir, stored, lock, deadline)
         } else {
             let shard_dir = dir.join(SHARD_DIR);
-            // A shard without metadata is the remains of a create that crashed: nothing in it was committed.
+            // The marker is there but the metadata is not: a create that stopped half way (the metadata is
+            // written last). Nothing in the shard was committed, and the directory is ours: start it again.
             if shard_dir.exists() {
                 fs::remove_dir_all(&shard_dir).map_err(|source| io(&shard_dir, source))?;
             }
@@ -104,19 +115,37 @@ impl EmbeddedIndex {
 
     /// Opens an existing index at `dir` for searching.
     ///
-    /// `expected` (the configured embedder) is checked against the stored metadata when given.
+    /// `expected` (the configured embedder) is checked against the stored metadata when given. Waits at most
+    /// [`LOAD_WAIT`] in all for a writer to finish.
     pub fn open_read(dir: &Path, expected: Option<&IndexMeta>) -> Result<EmbeddedIndex, Error> {
+        let deadline = std::time::Instant::now() + LOAD_WAIT;
+        if !dir.join(MARKER_FILE).is_file() {
+            // A directory rag did not mark: an index of an older format (its metadata says which, and the
+            // error how to rebuild), or not an index at all. Nothing is written into it.
+            if dir.join(META_FILE).is_file() {
+                read_meta(dir)?;
+            }
+            return Err(if is_empty_or_missing(dir) {
+                Error::Missing {
+                    path: dir.to_path_buf(),
+                }
+            } else {
+                Error::NotAnIndex {
+                    path: dir.to_path_buf(),
+                }
+            });
+        }
         if !dir.join(META_FILE).exists() {
             return Err(Error::Missing {
                 path: dir.to_path_buf(),
             });
         }
-        let lock = lock(dir, Access::Read)?;
+        let lock = lock(dir, Access::Read, deadline)?;
         let stored = read_meta(dir)?;
         if let Some(expected) = expected {
             check_model(dir, &stored, expected)?;
         }
-        Self::load(dir, stored, lock)
+        Self::load(dir, stored, lock, deadline)
     }
 
     /// Reads only the metadata of the index at `dir`, without opening it.
@@ -129,11 +158,11 @@ impl EmbeddedIndex {
         &self.dir
     }
 
-    fn load(dir: &Path, meta: IndexMeta, lock: File) -> Result<EmbeddedIndex, Error> {
+    fn load(dir: &Path, meta: IndexMeta, lock: File, deadline: std::time::Instant) -> Result<EmbeddedIndex, Error> {
         let shard_dir = dir.join(SHARD_DIR);
         // qdrant-edge locks its write-ahead log exclusively even for searching, so two readers cannot hold the
-        // shard at once; a reader waits for the other (readers hold it for milliseconds), then gives up clearly.
-        let deadline = std::time::Instant::now() + LOAD_WAIT;
+        // shard at once; a reader waits for the other (readers hold it for milliseconds), then gives up clearly,
+        // within the same deadline as the wait for the lock.
         let shard = loop {
             match EdgeShard::load(&shard_dir, None) {
                 Ok(shard) => break shard,
@@ -341,6 +370,64 @@ impl VectorIndex for EmbeddedIndex {
             }
         }
         Ok(out)
+    }
+
+    fn keys(&self) -> Result<Vec<StoredKey>, Error> {
+        let fields = ["source", "chunk_idx", "doc_hash"]
+            .iter()
+            .map(|k| json_path(k))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(1024),
+                    filter: None,
+                    with_payload: Some(WithPayloadInterface::Fields(fields.clone())),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+                .map_err(storage)?;
+            for record in records {
+                let id = match record.id {
+                    PointId::NumId(id) => id,
+                    PointId::Uuid(uuid) => return Err(Error::Storage(format!("unexpected point id {uuid}"))),
+                };
+                let field = |name: &str| record.payload.as_ref().and_then(|p| p.0.get(name).cloned());
+                out.push(StoredKey {
+                    id,
+                    source: field("source")
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    chunk_idx: field("chunk_idx")
+                        .and_then(|v| v.as_u64())
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(u32::MAX),
+                    doc_hash: field("doc_hash")
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                });
+            }
+            match next {
+                Some(next) => offset = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete_ids(&mut self, ids: &[u64]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.shard
+            .update(UpdateOperation::PointOperation(PointOperations::DeletePoints {
+                ids: ids.iter().map(|&id| PointId::NumId(id)).collect(),
+            }))
+            .map_err(storage)
     }
 
     fn count(&self) -> Result<usize, Error> {
@@ -572,7 +659,42 @@ fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), Error> {
     fs::rename(&tmp, &path).map_err(|source| io(&path, source))
 }
 
-fn lock(dir: &Path, access: Access) -> Result<File, Error> {
+/// Makes sure `dir` is a directory rag may write in: one carrying the marker, or a new or empty one, which is
+/// marked first. Anything else is refused before a single file is written.
+fn claim(dir: &Path) -> Result<(), Error> {
+    let marker = dir.join(MARKER_FILE);
+    if marker.is_file() {
+        return Ok(());
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::NotAnIndex {
+            path: dir.to_path_buf(),
+        });
+    }
+    if dir.join(META_FILE).is_file() {
+        // An index of an earlier format (no marker yet): refused with the format error, left as it is.
+        read_meta(dir)?;
+    }
+    if !is_empty_or_missing(dir) {
+        return Err(Error::NotAnIndex {
+            path: dir.to_path_buf(),
+        });
+    }
+    fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+    let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
+    fs::write(&tmp, MARKER_TEXT).map_err(|source| io(&tmp, source))?;
+    fs::rename(&tmp, &marker).map_err(|source| io(&marker, source))
+}
+
+/// True when `dir` does not exist or holds nothing.
+fn is_empty_or_missing(dir: &Path) -> bool {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+fn lock(dir: &Path, access: Access, deadline: std::time::Instant) -> Result<File, Error> {
     let path = dir.join(LOCK_FILE);
     let file = File::options()
         .create(true)
@@ -584,7 +706,6 @@ fn lock(dir: &Path, access: Access) -> Result<File, Error> {
     // A second writer fails at once; a writer waits for readers (they hold the lock for milliseconds); a
     // reader waits (up to LOAD_WAIT) for a writer to finish, so a search issued during a short ingest sees the
     // index after it, never a state in between.
-    let deadline = std::time::Instant::now() + LOAD_WAIT;
     loop {
         let locked = match access {
             Access::Write => file.try_lock(),

@@ -47,6 +47,10 @@ pub(crate) struct Args {
     /// The model name on the server (with --server).
     #[arg(long, global = true, env = "RAG_SERVER_MODEL")]
     pub(crate) server_model: Option<String>,
+    /// Send the API key over plain http to a server that is not on this machine (by default a key goes only
+    /// over https, or over http to a loopback address).
+    #[arg(long, global = true, env = "RAG_ALLOW_INSECURE_KEY")]
+    pub(crate) allow_insecure_key: bool,
     /// Device for candle models.
     #[arg(long, global = true, value_enum, env = "RAG_DEVICE")]
     pub(crate) device: Option<DeviceArg>,
@@ -190,7 +194,7 @@ impl Args {
             None => Config::default(),
         };
         if let Some(dir) = &self.index {
-            config.index = rag::config::IndexConfig::Embedded { dir: dir.clone() };
+            config.index.dir = dir.clone();
         }
         if let Some(threads) = self.threads {
             config.embed.threads = Some(threads);
@@ -217,10 +221,6 @@ impl Args {
         if let Some(model) = &self.embed_server_model {
             config.embed.api_model = model.clone();
         }
-        config.embed.api_key = std::env::var("RAG_EMBED_API_KEY")
-            .or_else(|_| std::env::var("RAG_API_KEY"))
-            .or_else(|_| std::env::var("OPENAI_API_KEY"))
-            .ok();
         if let Some(path) = &self.llm {
             config.generate.model = Some(path.clone());
         }
@@ -232,9 +232,11 @@ impl Args {
             config.generate.api_model = model.clone();
         }
         // Environment variables are read here, at the edge, and passed down.
-        config.generate.api_key = std::env::var("RAG_API_KEY")
-            .or_else(|_| std::env::var("OPENAI_API_KEY"))
-            .ok();
+        config.keys_from_env();
+        if self.allow_insecure_key {
+            config.embed.allow_insecure_key = true;
+            config.generate.allow_insecure_key = true;
+        }
         if let Some(device) = self.device {
             let device = match device {
                 DeviceArg::Auto => DeviceChoice::Auto,

@@ -39,7 +39,15 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    match run(args) {
+    let config = match args.load_config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("rag: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    set_thread_env(config.threads());
+    match run(args, config) {
         Ok(code) => code,
         Err(err) => {
             if INTERRUPTED.load(Ordering::SeqCst) {
@@ -62,11 +70,29 @@ fn install_panic_hook() {
     }));
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.load_config()?;
+/// candle sizes its CPU pool from environment variables; they are set here, while this is the only thread, and
+/// never by the library (setting the environment races with threads reading it). Exported values win.
+fn set_thread_env(threads: usize) {
+    for (var, value) in rag::device::thread_env(threads) {
+        if std::env::var_os(var).is_none() {
+            // Edition 2021: `set_var` is safe to call; it is sound here because no other thread exists yet.
+            std::env::set_var(var, value);
+        }
+    }
+}
+
+fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
+    if let Command::Eval { args: eval_args } = &args.command {
+        return run_eval(&config, eval_args, args.index.as_deref());
+    }
     let mut engine = Engine::from_config(config).context("building the engine")?;
     engine.set_progress(Arc::new(render::TermProgress::new(args.quiet)));
-    let _ = ctrlc::set_handler(|| {
+    // The first Ctrl-C stops cleanly (ingest commits what is done, a download is killed, generation stops);
+    // a second one ends the process at once.
+    let cancel = rag::progress::Cancel::new();
+    engine.set_cancel(cancel.clone());
+    let _ = ctrlc::set_handler(move || {
+        cancel.cancel();
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
@@ -74,7 +100,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     match &args.command {
         Command::Ingest { paths, json } => {
             let report = engine.ingest(paths)?;
-            Ok(render::ingest_report(&report, *json))
+            let code = render::ingest_report(&report, *json);
+            if report.interrupted {
+                eprintln!("rag: interrupted: the files done so far are committed; run the same ingest again to finish");
+                return Ok(ExitCode::from(130));
+            }
+            Ok(code)
         }
         Command::Search {
             query,
@@ -138,28 +169,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { args: eval_args } => {
-            let exe = std::env::current_exe().context("locating the rag binary")?;
-            let eval = exe.with_file_name(format!("rag-eval{}", std::env::consts::EXE_SUFFIX));
-            if !eval.is_file() {
-                anyhow::bail!("{} not found: build it with `cargo build -p rag-eval`", eval.display());
-            }
-            let mut command = std::process::Command::new(&eval);
-            if let Some(path) = &args.config {
-                command.arg("--config").arg(path);
-            }
-            if let Some(dir) = &args.index {
-                command.arg("--index").arg(dir);
-            }
-            if let Some(threads) = args.threads {
-                command.arg("--threads").arg(threads.to_string());
-            }
-            let status = command
-                .args(eval_args)
-                .status()
-                .with_context(|| format!("running {}", eval.display()))?;
-            Ok(ExitCode::from(status.code().map_or(2, |c| c.clamp(0, 255) as u8)))
-        }
+        Command::Eval { .. } => unreachable!("handled before the engine is built"),
         Command::Status { json } => {
             let status = engine.status()?;
             render::status(&status, *json);
@@ -189,4 +199,34 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+/// `rag eval ARGS`: runs `rag-eval` with the configuration this invocation resolved (config file, `RAG_*`
+/// variables and every global flag), written to a temporary TOML file; API keys go through the environment as
+/// before, never into the file.
+fn run_eval(config: &rag::Config, eval_args: &[String], index: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the rag binary")?;
+    let eval = exe.with_file_name(format!("rag-eval{}", std::env::consts::EXE_SUFFIX));
+    if !eval.is_file() {
+        anyhow::bail!("{} not found: build it with `cargo build -p rag-eval`", eval.display());
+    }
+    let mut file = tempfile::Builder::new()
+        .prefix("rag-eval-config-")
+        .suffix(".toml")
+        .tempfile()
+        .context("writing the configuration for rag-eval")?;
+    file.write_all(config.to_toml()?.as_bytes())
+        .and_then(|()| file.flush())
+        .context("writing the configuration for rag-eval")?;
+    let mut command = std::process::Command::new(&eval);
+    command.arg("--config").arg(file.path());
+    // The index flag keeps its meaning for rag-eval: an explicit index to reuse (else a fresh temporary one).
+    if let Some(dir) = index {
+        command.arg("--index").arg(dir);
+    }
+    let status = command
+        .args(eval_args)
+        .status()
+        .with_context(|| format!("running {}", eval.display()))?;
+    Ok(ExitCode::from(status.code().map_or(2, |c| c.clamp(0, 255) as u8)))
 }

@@ -158,9 +158,17 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
             "embed_s": report.embed_time.as_secs_f64(),
             "chunks_per_s": rate(report.n_chunks, report.elapsed),
             "peak_rss_mb": report.peak_rss_bytes.map(|b| b as f64 / 1e6),
+            "repaired": report.n_repaired,
+            "interrupted": report.interrupted,
         });
         println!("{value}");
     } else {
+        if report.n_repaired > 0 {
+            eprintln!(
+                "rag: repaired the index: {} records or files left by an unfinished ingest no longer disagree with the manifest",
+                report.n_repaired
+            );
+        }
         for failure in &report.failures {
             eprintln!("rag: failed: {}", failure.reason);
         }
@@ -207,7 +215,8 @@ fn rate(n: usize, d: Duration) -> f64 {
 fn passage_json(p: &Passage) -> Value {
     json!({
         "n": p.n,
-        "path": p.source,
+        "path": rag::retrieve::display_path(&p.source),
+        "key": p.source,
         "kind": p.kind,
         "pages": p.pages.map(|(a, b)| json!([a, b])),
         "lines": p.lines.map(|(a, b)| json!([a, b])),
@@ -314,7 +323,7 @@ pub(crate) fn status(status: &IndexStatus, json: bool) {
         let files: Vec<Value> = m
             .files
             .iter()
-            .map(|(k, f)| json!({"path": k, "chunks": f.n_chunks, "kind": f.kind, "sha256": f.hash, "ingested_at": f.ingested_at}))
+            .map(|(k, f)| json!({"path": rag::retrieve::display_path(k), "key": k, "chunks": f.n_chunks, "kind": f.kind, "sha256": f.hash, "ingested_at": f.ingested_at}))
             .collect();
         let value = json!({
             "index": status.dir.display().to_string(),
@@ -340,6 +349,11 @@ pub(crate) fn status(status: &IndexStatus, json: bool) {
         println!("last ingest: {t} (unix time)");
     }
     for (key, f) in &m.files {
-        println!("  {key}  [{}] {} chunks", f.kind, f.n_chunks);
+        println!(
+            "  {}  [{}] {} chunks",
+            rag::retrieve::display_path(key),
+            f.kind,
+            f.n_chunks
+        );
     }
 }
