@@ -186,6 +186,37 @@ impl EmbeddedIndex {
         })
     }
 
+    /// Scrolls every record matching `filter`, page by page, handing each to `each`.
+    fn scroll_all(
+        &self,
+        filter: Option<Filter>,
+        with_payload: WithPayloadInterface,
+        with_vector: WithVector,
+        mut each: impl FnMut(qdrant_edge::Record) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(512),
+                    filter: filter.clone(),
+                    with_payload: Some(with_payload.clone()),
+                    with_vector: with_vector.clone(),
+                    order_by: None,
+                })
+                .map_err(storage)?;
+            for record in records {
+                each(record)?;
+            }
+            match next {
+                Some(next) => offset = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     fn filter(filter: Option<&SearchFilter>) -> Result<Option<Filter>, Error> {
         let Some(filter) = filter else {
             return Ok(None);
@@ -335,20 +366,11 @@ impl VectorIndex for EmbeddedIndex {
             kinds: None,
         }))?;
         let mut out = Vec::new();
-        let mut offset = None;
-        loop {
-            let (records, next) = self
-                .shard
-                .scroll(ScrollRequest {
-                    offset,
-                    limit: Some(256),
-                    filter: filter.clone(),
-                    with_payload: Some(WithPayloadInterface::Bool(true)),
-                    with_vector: WithVector::Selector(vec![DENSE.to_owned()]),
-                    order_by: None,
-                })
-                .map_err(storage)?;
-            for record in records {
+        self.scroll_all(
+            filter,
+            WithPayloadInterface::Bool(true),
+            WithVector::Selector(vec![DENSE.to_owned()]),
+            |record| {
                 let hash = record
                     .payload
                     .as_ref()
@@ -363,12 +385,9 @@ impl VectorIndex for EmbeddedIndex {
                         }
                     }
                 }
-            }
-            match next {
-                Some(next) => offset = Some(next),
-                None => break,
-            }
-        }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -378,20 +397,11 @@ impl VectorIndex for EmbeddedIndex {
             .map(|k| json_path(k))
             .collect::<Result<Vec<_>, Error>>()?;
         let mut out = Vec::new();
-        let mut offset = None;
-        loop {
-            let (records, next) = self
-                .shard
-                .scroll(ScrollRequest {
-                    offset,
-                    limit: Some(1024),
-                    filter: None,
-                    with_payload: Some(WithPayloadInterface::Fields(fields.clone())),
-                    with_vector: WithVector::Bool(false),
-                    order_by: None,
-                })
-                .map_err(storage)?;
-            for record in records {
+        self.scroll_all(
+            None,
+            WithPayloadInterface::Fields(fields),
+            WithVector::Bool(false),
+            |record| {
                 let id = match record.id {
                     PointId::NumId(id) => id,
                     PointId::Uuid(uuid) => return Err(Error::Storage(format!("unexpected point id {uuid}"))),
@@ -410,12 +420,9 @@ impl VectorIndex for EmbeddedIndex {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
                 });
-            }
-            match next {
-                Some(next) => offset = Some(next),
-                None => break,
-            }
-        }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
