@@ -24,6 +24,9 @@ pub struct Answer {
     pub passages: Vec<Passage>,
     /// Set when the engine answered without the model because retrieval found nothing relevant.
     pub refusal: Option<Refusal>,
+    /// Each sentence of the answer with the passage it is attributed to, by the model or by the engine, or
+    /// marked unsupported (empty for a refusal).
+    pub sentences: Vec<crate::attribute::Sentence>,
     /// Where the time went.
     pub timings: Timings,
 }

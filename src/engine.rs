@@ -590,6 +590,7 @@ impl Engine {
                 invalid_citations: Vec::new(),
                 passages: Vec::new(),
                 refusal: Some(refusal),
+                sentences: Vec::new(),
                 timings,
             });
         }
@@ -655,7 +656,10 @@ impl Engine {
         } else {
             passages.clone()
         };
+        let sentences =
+            crate::attribute::attribute(&checked.text, &passages, self.config.retrieve.attribution_threshold);
         Ok(Answer {
+            sentences,
             text: checked.text,
             sources,
             cited,

@@ -8,6 +8,7 @@
 //! values, errors are [`Error`].
 
 pub mod answer;
+pub mod attribute;
 pub mod chunk;
 pub mod config;
 pub mod device;

@@ -339,3 +339,35 @@ fn rag_eval_sees_the_flags_variables_and_config_file_that_ask_sees() {
     let run = sandbox.rag(&bench).expect_code(2);
     assert!(run.stderr.contains("/nonexistent/from-config.gguf"), "{}", run.stderr);
 }
+
+/// Issue 9.5 on the real binary: with a key set, a plain-http server that is not loopback is refused before any
+/// request, naming the flag that allows it; with the flag the request is attempted (and here fails to connect).
+#[test]
+fn a_key_is_not_sent_over_plain_http_to_another_host_unless_allowed() {
+    let sandbox = Sandbox::new();
+    let docs = sandbox.copy_corpus();
+    let ingest = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rag"))
+            .current_dir(sandbox.path())
+            .env("OPENAI_API_KEY", "sk-test-not-for-the-wire")
+            .arg("--index")
+            .arg(sandbox.index())
+            .args(["--quiet", "--embed-server", "http://embedder.invalid:8080"])
+            .args(extra)
+            .args(["ingest", docs.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = ingest(&[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--allow-insecure-key"), "{stderr}");
+    assert!(!stderr.contains("sk-test-not-for-the-wire"), "{stderr}");
+    let (code, stderr) = ingest(&["--allow-insecure-key"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        !stderr.contains("--allow-insecure-key"),
+        "allowed, yet refused: {stderr}"
+    );
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+}

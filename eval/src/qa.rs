@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rag::answer::REFUSAL_TEXT;
+use rag::attribute::CitedBy;
 use rag::{Engine, Flow, SearchOptions};
 
 use crate::beir::{self, DatasetError};
@@ -65,6 +66,15 @@ pub struct QaReport {
     pub citations_valid: f64,
     /// Answers citing at least one passage.
     pub cited: f64,
+    /// Of all answer sentences: the share the engine attributed (the model cited none in them).
+    pub engine_cited: f64,
+    /// Of the engine's attributions in answerable questions: the share that name the gold document.
+    pub engine_precision: f64,
+    /// Of all answer sentences: the share no passage supports.
+    pub unsupported: f64,
+    /// Attribution threshold sweep over uncited sentences of answerable questions:
+    /// (threshold, precision against the gold document, share of those sentences attributed).
+    pub attribution_sweep: Vec<(f32, f64, f64)>,
     /// Refused unanswerable questions / unanswerable questions.
     pub refusal_rate: f64,
     /// Refused answerable questions / answerable questions.
@@ -209,6 +219,10 @@ pub fn run(
     let (mut found, mut em, mut f1_sum, mut contains, mut valid, mut cited) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut refused_unanswerable, mut refused_answerable, mut generated) = (0.0, 0.0, 0.0);
     let mut seconds = Vec::new();
+    let (mut n_sentences, mut n_engine, mut n_unsupported) = (0.0, 0.0, 0.0);
+    let (mut engine_checked, mut engine_right) = (0.0, 0.0);
+    // (best support, whether that passage is the gold document) of every uncited sentence, answerable questions.
+    let mut uncited: Vec<(f32, bool)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let results = searcher.search(&item.question, &search)?;
         let best = results
@@ -249,6 +263,37 @@ pub fn run(
                 if answer.cited {
                     cited += 1.0;
                 }
+                let is_gold = |n: u32| {
+                    answer
+                        .passages
+                        .iter()
+                        .find(|p| p.n == n)
+                        .and_then(|p| doc_of(&p.source))
+                        .is_some_and(|d| *d == item.doc_id)
+                };
+                for sentence in &answer.sentences {
+                    n_sentences += 1.0;
+                    match sentence.cited_by {
+                        CitedBy::Model => {}
+                        CitedBy::Engine => {
+                            n_engine += 1.0;
+                            if item.answerable {
+                                engine_checked += 1.0;
+                                if sentence.citations.first().is_some_and(|&n| is_gold(n)) {
+                                    engine_right += 1.0;
+                                }
+                            }
+                        }
+                        CitedBy::Unsupported => n_unsupported += 1.0,
+                    }
+                }
+                if item.answerable {
+                    for sentence in rag::attribute::attribute(&answer.text, &answer.passages, 0.0) {
+                        if sentence.cited_by == CitedBy::Engine {
+                            uncited.push((sentence.score, sentence.citations.first().is_some_and(|&n| is_gold(n))));
+                        }
+                    }
+                }
             }
         }
         progress(i + 1, items.len());
@@ -264,6 +309,21 @@ pub fn run(
     report.refusal_rate = refused_unanswerable / unanswerable;
     report.false_refusal_rate = refused_answerable / answerable;
     report.p50_answer_s = percentile(&seconds, 50.0);
+    report.engine_cited = n_engine / f64::max(n_sentences, 1.0);
+    report.unsupported = n_unsupported / f64::max(n_sentences, 1.0);
+    report.engine_precision = engine_right / f64::max(engine_checked, 1.0);
+    report.attribution_sweep = [0.3f32, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+        .iter()
+        .map(|&t| {
+            let kept: Vec<&(f32, bool)> = uncited.iter().filter(|(s, _)| *s >= t).collect();
+            let right = kept.iter().filter(|(_, gold)| *gold).count() as f64;
+            (
+                t,
+                right / f64::max(kept.len() as f64, 1.0),
+                kept.len() as f64 / f64::max(uncited.len() as f64, 1.0),
+            )
+        })
+        .collect();
     report.sweep = [0.1f32, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6]
         .iter()
         .map(|&t| {

@@ -324,6 +324,10 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "contains_gold": r.contains,
                 "citations_valid": r.citations_valid,
                 "cited": r.cited,
+                "engine_cited_sentences": r.engine_cited,
+                "engine_attribution_precision": r.engine_precision,
+                "unsupported_sentences": r.unsupported,
+                "attribution_sweep": r.attribution_sweep.iter().map(|(t, p, c)| json!({"threshold": t, "precision": p, "attributed": c})).collect::<Vec<_>>(),
                 "refusal_rate_unanswerable": r.refusal_rate,
                 "false_refusal_rate": r.false_refusal_rate,
                 "p50_answer_s": r.p50_answer_s,
@@ -334,6 +338,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                     "k": config.retrieve.k,
                     "rrf_k": config.retrieve.rrf_k,
                     "min_similarity": config.retrieve.min_similarity,
+                    "attribution_threshold": config.retrieve.attribution_threshold,
                     "max_new_tokens": config.generate.max_new_tokens,
                     "git_commit": git_commit(),
                 },
@@ -349,6 +354,10 @@ fn run(args: Args) -> anyhow::Result<()> {
                         r.exact_match, r.f1, r.contains
                     );
                     println!("model's citations valid {:.4}  cited {:.4}", r.citations_valid, r.cited);
+                    println!(
+                        "sentences cited by the engine {:.4} (precision against the gold document {:.4})  unsupported {:.4}",
+                        r.engine_cited, r.engine_precision, r.unsupported
+                    );
                     println!(
                         "refusal rate (unanswerable) {:.4}  false refusals {:.4}",
                         r.refusal_rate, r.false_refusal_rate

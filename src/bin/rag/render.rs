@@ -254,6 +254,22 @@ pub(crate) fn answer_sources(answer: &Answer) {
     for p in &answer.sources {
         let _ = writeln!(out, "[{}] {}", p.n, p.describe());
     }
+    // Sentences the model left uncited: the passage the engine attributes each to, or "unsupported".
+    let uncited: Vec<_> = answer
+        .sentences
+        .iter()
+        .filter(|s| s.cited_by != rag::attribute::CitedBy::Model)
+        .collect();
+    if !uncited.is_empty() {
+        let _ = writeln!(out, "\nUncited sentences:");
+        for s in uncited {
+            let marker = match s.citations.first() {
+                Some(n) => format!("[{n}] (engine, support {:.2})", s.score),
+                None => "unsupported by the passages".to_owned(),
+            };
+            let _ = writeln!(out, "{marker}: {}", s.text);
+        }
+    }
 }
 
 /// Prints an answer as one JSON object.
@@ -271,6 +287,12 @@ pub(crate) fn answer_json(answer: &Answer, models: Value) {
         "cited": answer.cited,
         "citations": answer.sources.iter().map(passage_json).collect::<Vec<_>>(),
         "invalid_citations": answer.invalid_citations,
+        "sentences": answer.sentences.iter().map(|s| json!({
+            "text": s.text,
+            "citations": s.citations,
+            "cited_by": s.cited_by.name(),
+            "score": s.score,
+        })).collect::<Vec<_>>(),
         "passages": answer.passages.iter().map(passage_json).collect::<Vec<_>>(),
         "timings": {
             "open_ms": ms(t.open),

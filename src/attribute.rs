@@ -1,0 +1,389 @@
+//! Per-sentence attribution: which passage supports each sentence of an answer.
+//!
+//! A sentence that carries a valid `[n]` is cited by the model. Otherwise the engine looks for the passage that
+//! supports it: the share of the sentence's content words (lower-cased, stop words removed, a plural `s`
+//! folded) that occur in the passage. A figure the passage does not state disqualifies that passage, so a
+//! number no passage contains makes its sentence unsupported. The best passage at or above the threshold
+//! (`retrieve.attribution_threshold`, measured in eval/RESULTS.md) is the engine's citation; below it the
+//! sentence is marked unsupported.
+
+use std::collections::HashSet;
+
+use crate::answer::check_citations;
+use crate::retrieve::Passage;
+
+/// Who cited a sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CitedBy {
+    /// The model wrote a valid `[n]` in the sentence.
+    Model,
+    /// The engine found the supporting passage.
+    Engine,
+    /// No passage supports it well enough.
+    Unsupported,
+}
+
+impl CitedBy {
+    /// `model`, `engine` or `unsupported`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CitedBy::Model => "model",
+            CitedBy::Engine => "engine",
+            CitedBy::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// One sentence of an answer and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentence {
+    /// The sentence as it appears in the answer (with any citation the model wrote).
+    pub text: String,
+    /// The passages it is attributed to: the model's valid citations, or the engine's best passage.
+    pub citations: Vec<u32>,
+    /// Who cited it.
+    pub cited_by: CitedBy,
+    /// Support of the best passage in [0, 1] (share of content words found); 1 for model citations.
+    pub score: f32,
+}
+
+/// Splits `answer` into sentences and attributes each one to `passages`.
+pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sentence> {
+    let passage_words: Vec<(u32, HashSet<String>)> = passages.iter().map(|p| (p.n, words(&p.text))).collect();
+    sentences(answer)
+        .into_iter()
+        .map(|text| {
+            let checked = check_citations(&text, passages.len() as u32);
+            if !checked.valid.is_empty() {
+                return Sentence {
+                    text,
+                    citations: checked.valid,
+                    cited_by: CitedBy::Model,
+                    score: 1.0,
+                };
+            }
+            let content: Vec<String> = content_words(&checked.text);
+            let best = passage_words
+                .iter()
+                .map(|(n, known)| (*n, support(&content, known)))
+                .fold(None::<(u32, f32)>, |best, (n, s)| match best {
+                    Some((_, b)) if b >= s => best,
+                    _ => Some((n, s)),
+                });
+            match best {
+                Some((n, score)) if score >= threshold && !content.is_empty() => Sentence {
+                    text,
+                    citations: vec![n],
+                    cited_by: CitedBy::Engine,
+                    score,
+                },
+                other => Sentence {
+                    text,
+                    citations: Vec::new(),
+                    cited_by: CitedBy::Unsupported,
+                    score: other.map_or(0.0, |(_, s)| s),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The share of `content` words found in `known`; 0 when a figure of the sentence is not in `known`.
+fn support(content: &[String], known: &HashSet<String>) -> f32 {
+    if content.is_empty() {
+        return 0.0;
+    }
+    let figures_missing = content
+        .iter()
+        .any(|w| w.chars().any(|c| c.is_ascii_digit()) && !known.contains(w));
+    if figures_missing {
+        return 0.0;
+    }
+    content.iter().filter(|w| known.contains(*w)).count() as f32 / content.len() as f32
+}
+
+/// Sentences of `text`: ends at `.`, `!` or `?` followed by whitespace (a citation group after the stop stays
+/// with its sentence), or at a blank line. Empty pieces are dropped.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        current.push(c);
+        let next = chars.get(i + 1).copied();
+        let ends =
+            matches!(c, '.' | '!' | '?') && next.is_none_or(char::is_whitespace) || c == '\n' && next == Some('\n');
+        if ends {
+            // Keep a following ` [n]` with the sentence it closes.
+            let mut j = i + 1;
+            while j < chars.len() && chars[j] == ' ' {
+                j += 1;
+            }
+            if chars.get(j) == Some(&'[') {
+                if let Some(close) = chars[j..].iter().position(|&c| c == ']') {
+                    current.extend(&chars[i + 1..=j + close]);
+                    i = j + close;
+                }
+            }
+            push_sentence(&mut out, &mut current);
+        }
+        i += 1;
+    }
+    push_sentence(&mut out, &mut current);
+    out
+}
+
+fn push_sentence(out: &mut Vec<String>, current: &mut String) {
+    let sentence = current.trim();
+    if sentence.chars().any(char::is_alphanumeric) {
+        out.push(sentence.to_owned());
+    }
+    current.clear();
+}
+
+/// Lower-cased words of `text` with a plural `s` folded, as a set.
+fn words(text: &str) -> HashSet<String> {
+    tokens(text).collect()
+}
+
+/// The words of `text` that carry content: not stop words, not one letter.
+fn content_words(text: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    tokens(text)
+        .filter(|w| (w.len() > 1 || w.chars().all(|c| c.is_ascii_digit())) && !STOP.contains(&w.as_str()))
+        .filter(|w| seen.insert(w.clone()))
+        .collect()
+}
+
+fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == ','))
+        .flat_map(|w| {
+            // A decimal or thousands separator inside a number stays ("12.5", "8,000"); elsewhere it splits.
+            let keep = w.trim_matches(|c| c == '.' || c == ',');
+            if keep.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
+                vec![keep.replace(',', "")]
+            } else {
+                keep.split(['.', ',']).map(str::to_owned).collect()
+            }
+        })
+        .filter(|w| !w.is_empty())
+        .map(|w| fold(&w.to_lowercase()))
+}
+
+/// Folds a plural `s` (not `ss`, not short words).
+fn fold(word: &str) -> String {
+    match word.strip_suffix('s') {
+        Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
+        _ => word.to_owned(),
+    }
+}
+
+/// English stop words, and words every answer uses about its sources.
+const STOP: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "doe",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "ha",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "hi",
+    "his",
+    "how",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "must",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "thi",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "wa",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "passage",
+    "document",
+    "according",
+    "answer",
+    "question",
+    "based",
+    "provided",
+    "mentioned",
+    "stated",
+    "state",
+    "text",
+    "context",
+    "information",
+    "yes",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieve::tests::passage;
+
+    fn passages() -> Vec<Passage> {
+        vec![
+            passage(
+                1,
+                "pump.pdf",
+                Some((3, 3)),
+                None,
+                "The maximum operating pressure is 12 bar (174 psi).",
+            ),
+            passage(
+                2,
+                "ops.md",
+                None,
+                Some((1, 9)),
+                "Replace the mechanical seal every 8,000 operating hours.",
+            ),
+        ]
+    }
+
+    #[test]
+    fn sentences_keep_their_citations_and_decimals() {
+        assert_eq!(
+            sentences("It is 12.5 bar. [1] Seals last 8,000 hours! Really?\n\nDone"),
+            vec!["It is 12.5 bar. [1]", "Seals last 8,000 hours!", "Really?", "Done"]
+        );
+        assert!(sentences("  \n ").is_empty());
+    }
+
+    #[test]
+    fn model_citations_engine_citations_and_unsupported_sentences() {
+        let answer = "The pump's maximum pressure is 12 bar [1]. \
+                      The mechanical seal is replaced every 8000 operating hours. \
+                      The pump delivers 40 cubic metres per hour.";
+        let attributed = attribute(answer, &passages(), 0.5);
+        assert_eq!(attributed.len(), 3, "{attributed:#?}");
+        assert_eq!(attributed[0].cited_by, CitedBy::Model);
+        assert_eq!(attributed[0].citations, vec![1]);
+        assert_eq!(attributed[1].cited_by, CitedBy::Engine, "{attributed:#?}");
+        assert_eq!(attributed[1].citations, vec![2]);
+        assert!(attributed[1].score >= 0.8, "{attributed:#?}");
+        // A figure no passage states: unsupported, whatever words it shares.
+        assert_eq!(attributed[2].cited_by, CitedBy::Unsupported, "{attributed:#?}");
+        assert!(attributed[2].citations.is_empty());
+    }
+
+    #[test]
+    fn an_invented_figure_is_never_attributed() {
+        let attributed = attribute("The maximum operating pressure is 16 bar.", &passages(), 0.1);
+        assert_eq!(attributed[0].cited_by, CitedBy::Unsupported, "{attributed:#?}");
+        let attributed = attribute("The maximum operating pressure is 12 bar.", &passages(), 0.5);
+        assert_eq!(attributed[0].cited_by, CitedBy::Engine, "{attributed:#?}");
+        assert_eq!(attributed[0].citations, vec![1]);
+    }
+}
