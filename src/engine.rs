@@ -431,7 +431,7 @@ impl Searcher<'_> {
     ) -> Result<Answer> {
         let started = Instant::now();
         let (hits, timings) = self.engine.retrieve(&self.index, &*self.embedder, question, options)?;
-        self.engine.answer(hits, timings, question, on_text, started)
+        self.engine.answer(hits, timings, question, &[], on_text, started)
     }
 
     /// Retrieves the best chunks for `query`, each as its own passage, best first.
@@ -556,7 +556,28 @@ impl Engine {
         timings.open = open;
         // Generation can take seconds: release the index first, so other processes can open it.
         drop(index);
-        self.answer(hits, timings, question, on_text, started)
+        self.answer(hits, timings, question, &[], on_text, started)
+    }
+
+    /// One turn of a conversation ([`crate::Conversation`]): retrieves for `query` (the standalone form of the
+    /// question), and answers `question` with the `history` of earlier exchanges in the prompt, budgeted into
+    /// the context window (oldest dropped first).
+    pub(crate) fn ask_in_conversation(
+        &self,
+        question: &str,
+        query: &str,
+        history: &[prompt::Exchange],
+        options: &SearchOptions,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let embedder = self.embedder()?;
+        let index = self.open_for_search(&*embedder)?;
+        let open = started.elapsed();
+        let (hits, mut timings) = self.retrieve(&index, &*embedder, query, options)?;
+        timings.open = open;
+        drop(index);
+        self.answer(hits, timings, question, history, on_text, started)
     }
 
     /// The generation half of `ask`: refusal check, packing, generation, citation checking.
@@ -565,6 +586,7 @@ impl Engine {
         hits: Vec<rag_indexes::Hit>,
         mut timings: Timings,
         question: &str,
+        history: &[prompt::Exchange],
         on_text: &mut dyn FnMut(&str) -> Flow,
         started: Instant,
     ) -> Result<Answer> {
@@ -602,14 +624,25 @@ impl Engine {
         let floor = best * self.config.retrieve.min_relative_similarity;
         let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
         let max_new = self.config.generate.max_new_tokens;
-        let empty = prompt::build(question, &[]);
+        // The history takes at most a quarter of the window, most recent exchanges first.
+        let mut kept = history.len();
+        while kept > 0 {
+            let shown = prompt::build_in_conversation(question, &history[history.len() - kept..], &[]);
+            let alone = prompt::build_in_conversation(question, &[], &[]);
+            if generator.prompt_tokens(&shown)? - generator.prompt_tokens(&alone)? <= generator.context_tokens() / 4 {
+                break;
+            }
+            kept -= 1;
+        }
+        let history = &history[history.len() - kept..];
+        let empty = prompt::build_in_conversation(question, history, &[]);
         let overhead = generator.prompt_tokens(&empty)?;
         let budget = generator.context_tokens().saturating_sub(overhead + max_new);
         let count = |p: &Passage| -> Result<usize> {
             Ok(generator.count_tokens(&prompt::header(p))? + generator.count_tokens(&p.text)? + 3)
         };
         let passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
-        let prompt = prompt::build(question, &passages);
+        let prompt = prompt::build_in_conversation(question, history, &passages);
         timings.pack = pack_started.elapsed();
 
         let options = GenerateOptions {

@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod attribute;
+pub mod chat;
 pub mod chunk;
 pub mod config;
 pub mod device;
@@ -27,6 +28,7 @@ pub mod retrieve;
 pub mod testing;
 
 pub use answer::{Answer, Refusal, Timings};
+pub use chat::{Conversation, Turn};
 pub use config::Config;
 pub use engine::{dir_size, Engine, IndexStatus, SearchOptions, SearchResult, Searcher};
 pub use error::{Error, Result};

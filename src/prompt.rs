@@ -16,14 +16,39 @@ pub const SYSTEM: &str = "You answer questions using only the numbered passages 
 Cite the passage that supports each statement with its number in brackets, like [1]. \
 If the passages do not contain the answer, say that the documents do not contain the answer.";
 
+/// One earlier question and its answer, shown to the model in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// What the user asked.
+    pub question: String,
+    /// What was answered (its citation numbers referred to that turn's passages, so they are removed).
+    pub answer: String,
+}
+
 /// Builds the prompt for `question` over `passages` (numbered 1..n in the given order).
 pub fn build(question: &str, passages: &[Passage]) -> Prompt {
+    build_in_conversation(question, &[], passages)
+}
+
+/// Builds the prompt for `question` over `passages`, after the earlier exchanges of a conversation.
+pub fn build_in_conversation(question: &str, history: &[Exchange], passages: &[Passage]) -> Prompt {
     let mut user = String::from("Passages:\n\n");
     for passage in passages {
         user.push_str(&header(passage));
         user.push('\n');
         user.push_str(passage.text.trim());
         user.push_str("\n\n");
+    }
+    if !history.is_empty() {
+        user.push_str("Conversation so far:\n");
+        for exchange in history {
+            user.push_str("User: ");
+            user.push_str(exchange.question.trim());
+            user.push_str("\nAssistant: ");
+            user.push_str(exchange.answer.trim());
+            user.push('\n');
+        }
+        user.push('\n');
     }
     user.push_str("Question: ");
     user.push_str(question.trim());

@@ -96,6 +96,26 @@ pub(crate) enum Command {
         #[arg(long)]
         max_tokens: Option<usize>,
     },
+    /// A conversation: follow-up questions may refer to earlier ones ("and its pressure?"). Interactive with
+    /// line editing and history on a terminal (`/clear` forgets the conversation, `/quit` or Ctrl-D ends it);
+    /// otherwise one question per line of standard input.
+    Chat {
+        /// Chunks to retrieve per turn.
+        #[arg(short, long)]
+        k: Option<usize>,
+        /// Retrieval mode.
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Only files whose path matches this glob.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only documents of these kinds.
+        #[arg(long = "type", value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Print one JSON object per turn instead of streaming text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the best-matching chunks, without generating an answer.
     Search {
         /// The query.

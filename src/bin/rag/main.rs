@@ -4,6 +4,7 @@
 //! 130 interrupted.
 
 mod args;
+mod chat;
 mod render;
 
 use std::io::Write;
@@ -168,6 +169,21 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
                 render::answer_sources(&answer);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Chat {
+            k,
+            mode,
+            path,
+            kinds,
+            json,
+        } => {
+            let options = SearchOptions {
+                k: *k,
+                mode: mode.map(Into::into),
+                path_glob: path.clone(),
+                kinds: kinds.clone(),
+            };
+            chat::run(&engine, &options, *json, &INTERRUPTED)
         }
         Command::Eval { .. } => unreachable!("handled before the engine is built"),
         Command::Status { json } => {

@@ -274,8 +274,13 @@ pub(crate) fn answer_sources(answer: &Answer) {
 
 /// Prints an answer as one JSON object.
 pub(crate) fn answer_json(answer: &Answer, models: Value) {
+    println!("{}", answer_value(answer, models));
+}
+
+/// An answer as a JSON value: text, citations, per-sentence attribution, passages, timings.
+pub(crate) fn answer_value(answer: &Answer, models: Value) -> Value {
     let t = &answer.timings;
-    let value = json!({
+    json!({
         "answer": answer.text,
         "refused": answer.refusal.is_some(),
         "refusal": answer.refusal.map(|r| match r {
@@ -309,8 +314,7 @@ pub(crate) fn answer_json(answer: &Answer, models: Value) {
             "prefill_tokens_per_s": t.prefill_tokens_per_s(),
             "decode_tokens_per_s": t.decode_tokens_per_s(),
         },
-    });
-    println!("{value}");
+    })
 }
 
 fn ms(d: Duration) -> f64 {
