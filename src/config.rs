@@ -253,6 +253,10 @@ pub struct RetrieveConfig {
     /// answer, without calling the generator (default 0.25: on XQuAD it refuses 0.3 % of answerable questions,
     /// 1.4 % at 0.3; see the sweep in eval/RESULTS.md).
     pub min_similarity: f32,
+    /// A question whose best chunk is under `min_similarity` is still answered when some retrieved chunk holds
+    /// at least this share of the question's content words (strong lexical evidence, as BM25 sees it);
+    /// above 1 disables the override (default 0.8; the sweep is in eval/RESULTS.md).
+    pub lexical_override: f32,
     /// `ask` gives the generator only chunks at least this fraction as similar to the question as the best
     /// chunk (default 0.6): small models answer better from less, more relevant text.
     pub min_relative_similarity: f32,
@@ -284,6 +288,7 @@ impl Default for RetrieveConfig {
             candidates: 50,
             rrf_k: 10,
             min_similarity: 0.25,
+            lexical_override: 0.8,
             min_relative_similarity: 0.6,
             rerank: RerankChoice::None,
             mmr_lambda: 0.7,

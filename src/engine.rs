@@ -592,9 +592,14 @@ impl Engine {
     ) -> Result<Answer> {
         let threshold = self.config.retrieve.min_similarity;
         let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
+        // Weak semantic similarity alone does not refuse when a chunk holds most of the question's words.
+        let lexical = hits
+            .iter()
+            .map(|h| crate::attribute::coverage(question, &h.text))
+            .fold(0.0f32, f32::max);
         let refusal = if hits.is_empty() {
             Some(Refusal::NothingRetrieved)
-        } else if best < threshold {
+        } else if best < threshold && lexical < self.config.retrieve.lexical_override {
             Some(Refusal::NotRelevant {
                 best_similarity: best,
                 threshold,

@@ -7,10 +7,6 @@
 //! Start with [`Engine::from_config`]. This crate never prints: progress goes through [`Progress`], results are
 //! values, errors are [`Error`].
 
-pub mod answer;
-pub mod attribute;
-pub mod chat;
-pub mod chunk;
 pub mod config;
 pub mod device;
 pub mod embed;
@@ -18,14 +14,14 @@ mod engine;
 mod error;
 pub mod generate;
 mod ingest;
-pub mod manifest;
 pub mod models;
 pub mod progress;
-pub mod prompt;
+mod query;
 pub mod remote;
-pub mod rerank;
-pub mod retrieve;
 pub mod testing;
+
+pub use ingest::{chunk, manifest};
+pub use query::{answer, attribute, chat, prompt, rerank, retrieve};
 
 pub use answer::{Answer, Refusal, Timings};
 pub use chat::{Conversation, Turn};

@@ -9,8 +9,12 @@ use rag::{Config, Engine, Error, Flow, SearchOptions};
 
 fn engine(dir: &std::path::Path, suffix: &str, min_similarity: f32) -> Engine {
     let mut config = Config::default();
-    config.index.dir = dir.join("index");
     config.retrieve.min_similarity = min_similarity;
+    engine_with(dir, suffix, config)
+}
+
+fn engine_with(dir: &std::path::Path, suffix: &str, mut config: Config) -> Engine {
+    config.index.dir = dir.join("index");
     Engine::with_components(
         config,
         Arc::new(HashEmbedder { dim: 64 }),
@@ -57,7 +61,10 @@ fn invalid_citations_are_removed_and_reported() {
 #[test]
 fn low_similarity_is_refused_and_cancellation_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let strict = engine(dir.path(), "", 0.99);
+    let mut config = Config::default();
+    config.retrieve.min_similarity = 0.99;
+    config.retrieve.lexical_override = 1.01;
+    let strict = engine_with(dir.path(), "", config);
     strict.ingest(&[corpus(dir.path())]).unwrap();
     let answer = strict
         .ask("pump pressure limit", &SearchOptions::default(), &mut |_| {
@@ -73,6 +80,28 @@ fn low_similarity_is_refused_and_cancellation_stops() {
     let lenient = engine(dir.path(), "", 0.1);
     let result = lenient.ask("pump pressure limit", &SearchOptions::default(), &mut |_| Flow::Stop);
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+}
+
+/// Issue 12.6: a chunk that matches the question's exact words is not refused for a weak embedding similarity
+/// (a section blurred by the rest of its file); a question whose words no chunk holds still is.
+#[test]
+fn strong_lexical_evidence_overrides_a_weak_similarity() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = engine(dir.path(), "", 0.99);
+    strict.ingest(&[corpus(dir.path())]).unwrap();
+    let ask = |q: &str| {
+        strict
+            .ask(q, &SearchOptions::default(), &mut |_| Flow::Continue)
+            .unwrap()
+    };
+    let answer = ask("pump pressure limit");
+    assert!(answer.refusal.is_none(), "{answer:?}");
+    assert!(answer.passages[0].text.contains("twelve bar"), "{answer:?}");
+    let answer = ask("turbine blade alloy pressure");
+    assert!(
+        matches!(answer.refusal, Some(rag::Refusal::NotRelevant { .. })),
+        "{answer:?}"
+    );
 }
 
 #[test]

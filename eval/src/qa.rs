@@ -70,8 +70,16 @@ pub struct QaReport {
     pub engine_cited: f64,
     /// Of the engine's attributions in answerable questions: the share that name the gold document.
     pub engine_precision: f64,
+    /// Of the engine's attributions of sentences that state a gold answer: the share that name the gold
+    /// document (where that answer is).
+    pub engine_precision_answer: f64,
     /// Of all answer sentences: the share no passage supports.
     pub unsupported: f64,
+    /// Unanswerable questions whose generated answer has no supported sentence (what a support check would
+    /// refuse), over the unanswerable questions.
+    pub unsupported_unanswerable: f64,
+    /// Answerable questions whose generated answer has no supported sentence, over the answerable questions.
+    pub unsupported_answerable: f64,
     /// Attribution threshold sweep over uncited sentences of answerable questions:
     /// (threshold, precision against the gold document, share of those sentences attributed).
     pub attribution_sweep: Vec<(f32, f64, f64)>,
@@ -83,6 +91,9 @@ pub struct QaReport {
     pub p50_answer_s: f64,
     /// (threshold, refusal rate on unanswerable, false-refusal rate on answerable) by best similarity.
     pub sweep: Vec<(f32, f64, f64)>,
+    /// At the configured `min_similarity`: (lexical_override, refused unanswerable, refused answerable) when a
+    /// question is refused only if no retrieved chunk holds that share of its content words.
+    pub lexical_sweep: Vec<(f32, f64, f64)>,
 }
 
 /// Reads `qa.dev.jsonl`.
@@ -216,11 +227,14 @@ pub fn run(
         ..QaReport::default()
     };
     let mut best_similarity = Vec::with_capacity(items.len());
+    let mut best_lexical: Vec<f32> = Vec::with_capacity(items.len());
     let (mut found, mut em, mut f1_sum, mut contains, mut valid, mut cited) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut refused_unanswerable, mut refused_answerable, mut generated) = (0.0, 0.0, 0.0);
     let mut seconds = Vec::new();
     let (mut n_sentences, mut n_engine, mut n_unsupported) = (0.0, 0.0, 0.0);
     let (mut engine_checked, mut engine_right) = (0.0, 0.0);
+    let (mut answer_checked, mut answer_right) = (0.0, 0.0);
+    let (mut unsupported_u, mut unsupported_a) = (0.0, 0.0);
     // (best support, whether that passage is the gold document) of every uncited sentence, answerable questions.
     let mut uncited: Vec<(f32, bool)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -230,6 +244,11 @@ pub fn run(
             .map(|r| r.passage.similarity)
             .fold(f32::NEG_INFINITY, f32::max);
         best_similarity.push((best, item.answerable));
+        let lexical = results
+            .iter()
+            .map(|r| rag::attribute::coverage(&item.question, &r.passage.text))
+            .fold(0.0f32, f32::max);
+        best_lexical.push(lexical);
         if item.answerable {
             report.n_answerable += 1;
             if results.iter().any(|r| doc_of(&r.passage.source) == Some(&item.doc_id)) {
@@ -271,6 +290,14 @@ pub fn run(
                         .and_then(|p| doc_of(&p.source))
                         .is_some_and(|d| *d == item.doc_id)
                 };
+                let grounded = answer.sentences.iter().any(|s| s.cited_by != CitedBy::Unsupported);
+                if !grounded && !refused {
+                    if item.answerable {
+                        unsupported_a += 1.0;
+                    } else {
+                        unsupported_u += 1.0;
+                    }
+                }
                 for sentence in &answer.sentences {
                     n_sentences += 1.0;
                     match sentence.cited_by {
@@ -279,8 +306,15 @@ pub fn run(
                             n_engine += 1.0;
                             if item.answerable {
                                 engine_checked += 1.0;
-                                if sentence.citations.first().is_some_and(|&n| is_gold(n)) {
+                                let right = sentence.citations.first().is_some_and(|&n| is_gold(n));
+                                if right {
                                     engine_right += 1.0;
+                                }
+                                if contains_answer(&sentence.text, &item.answers) {
+                                    answer_checked += 1.0;
+                                    if right {
+                                        answer_right += 1.0;
+                                    }
                                 }
                             }
                         }
@@ -312,6 +346,9 @@ pub fn run(
     report.engine_cited = n_engine / f64::max(n_sentences, 1.0);
     report.unsupported = n_unsupported / f64::max(n_sentences, 1.0);
     report.engine_precision = engine_right / f64::max(engine_checked, 1.0);
+    report.engine_precision_answer = answer_right / f64::max(answer_checked, 1.0);
+    report.unsupported_unanswerable = unsupported_u / unanswerable;
+    report.unsupported_answerable = unsupported_a / answerable;
     report.attribution_sweep = [0.3f32, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
         .iter()
         .map(|&t| {
@@ -322,6 +359,26 @@ pub fn run(
                 right / f64::max(kept.len() as f64, 1.0),
                 kept.len() as f64 / f64::max(uncited.len() as f64, 1.0),
             )
+        })
+        .collect();
+    let threshold = engine.config().retrieve.min_similarity;
+    report.lexical_sweep = [0.5f32, 0.6, 0.7, 0.8, 0.9, 1.0, 1.01]
+        .iter()
+        .map(|&l| {
+            let refuse = |(i, (s, _)): (usize, &(f32, bool))| *s < threshold && best_lexical[i] < l;
+            let refused_u = best_similarity
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, a))| !a)
+                .filter(|&x| refuse(x))
+                .count();
+            let refused_a = best_similarity
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, a))| *a)
+                .filter(|&x| refuse(x))
+                .count();
+            (l, refused_u as f64 / unanswerable, refused_a as f64 / answerable)
         })
         .collect();
     report.sweep = [0.1f32, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6]

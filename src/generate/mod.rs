@@ -12,7 +12,7 @@ mod tokenizer;
 
 pub use gguf::{requantize_if_needed, GgufGenerator};
 pub use openai::{OpenAiGenerator, OpenAiSettings};
-pub use template::ChatTemplate;
+pub use template::{ChatTemplate, Piece};
 
 use std::time::Duration;
 

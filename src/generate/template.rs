@@ -6,6 +6,15 @@
 
 use crate::prompt::Prompt;
 
+/// A piece of a rendered prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'p> {
+    /// One of the template's control tokens (`<|im_start|>`): encoded as that token.
+    Control(&'static str),
+    /// Text: encoded with special tokens disabled, whatever it contains.
+    Text(&'p str),
+}
+
 /// A chat format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatTemplate {
@@ -27,8 +36,90 @@ impl ChatTemplate {
         }
     }
 
-    /// Renders the prompt, ending where the assistant's answer starts.
+    /// The prompt as the template's own control tokens and plain text, ending where the assistant's answer
+    /// starts. Only `Control` pieces may become control tokens: the text (system message, passages, question,
+    /// history) is tokenized with special tokens disabled, so a `<|im_start|>` inside a document is plain text.
+    pub fn pieces<'p>(&self, prompt: &'p Prompt) -> Vec<Piece<'p>> {
+        use Piece::{Control as C, Text as T};
+        let (system, user) = (prompt.system.as_str(), prompt.user.as_str());
+        match self {
+            ChatTemplate::ChatMl => vec![
+                C("<|im_start|>"),
+                T("system\n"),
+                T(system),
+                C("<|im_end|>"),
+                T("\n"),
+                C("<|im_start|>"),
+                T("user\n"),
+                T(user),
+                C("<|im_end|>"),
+                T("\n"),
+                C("<|im_start|>"),
+                T("assistant\n"),
+            ],
+            ChatTemplate::Llama3 => vec![
+                C("<|begin_of_text|>"),
+                C("<|start_header_id|>"),
+                T("system"),
+                C("<|end_header_id|>"),
+                T("\n\n"),
+                T(system),
+                C("<|eot_id|>"),
+                C("<|start_header_id|>"),
+                T("user"),
+                C("<|end_header_id|>"),
+                T("\n\n"),
+                T(user),
+                C("<|eot_id|>"),
+                C("<|start_header_id|>"),
+                T("assistant"),
+                C("<|end_header_id|>"),
+                T("\n\n"),
+            ],
+            ChatTemplate::Gemma => vec![
+                C("<bos>"),
+                C("<start_of_turn>"),
+                T("user\n"),
+                T(system),
+                T("\n\n"),
+                T(user),
+                C("<end_of_turn>"),
+                T("\n"),
+                C("<start_of_turn>"),
+                T("model\n"),
+            ],
+        }
+    }
+
+    /// Renders the prompt as one string (what [`ChatTemplate::pieces`] spell), ending where the assistant's
+    /// answer starts.
     pub fn render(&self, prompt: &Prompt) -> String {
+        self.pieces(prompt)
+            .iter()
+            .map(|piece| match piece {
+                Piece::Control(t) => *t,
+                Piece::Text(t) => t,
+            })
+            .collect()
+    }
+
+    /// The control tokens this template uses.
+    pub fn control_tokens(&self) -> &'static [&'static str] {
+        match self {
+            ChatTemplate::ChatMl => &["<|im_start|>", "<|im_end|>"],
+            ChatTemplate::Llama3 => &[
+                "<|begin_of_text|>",
+                "<|start_header_id|>",
+                "<|end_header_id|>",
+                "<|eot_id|>",
+            ],
+            ChatTemplate::Gemma => &["<bos>", "<start_of_turn>", "<end_of_turn>"],
+        }
+    }
+
+    /// The rendering as one format string (the reference the pieces are checked against).
+    #[cfg(test)]
+    fn old_render(&self, prompt: &Prompt) -> String {
         match self {
             ChatTemplate::ChatMl => format!(
                 "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
@@ -76,5 +167,8 @@ mod tests {
         assert_eq!(llama3, ChatTemplate::Llama3);
         assert!(llama3.render(&prompt).ends_with("assistant<|end_header_id|>\n\n"));
         assert_eq!(ChatTemplate::detect(Some("<start_of_turn>")), ChatTemplate::Gemma);
+        for template in [ChatTemplate::ChatMl, ChatTemplate::Llama3, ChatTemplate::Gemma] {
+            assert_eq!(template.render(&prompt), template.old_render(&prompt), "{template:?}");
+        }
     }
 }

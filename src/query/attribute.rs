@@ -47,9 +47,15 @@ pub struct Sentence {
     pub score: f32,
 }
 
+/// A passage's number, its words and its word pairs.
+type PassageWords = (u32, HashSet<String>, HashSet<(String, String)>);
+
 /// Splits `answer` into sentences and attributes each one to `passages`.
 pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sentence> {
-    let passage_words: Vec<(u32, HashSet<String>)> = passages.iter().map(|p| (p.n, words(&p.text))).collect();
+    let passage_words: Vec<PassageWords> = passages
+        .iter()
+        .map(|p| (p.n, words(&p.text), bigrams(&p.text)))
+        .collect();
     sentences(answer)
         .into_iter()
         .map(|text| {
@@ -63,13 +69,22 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
                 };
             }
             let content: Vec<String> = content_words(&checked.text);
-            let best = passage_words
+            let pairs = bigrams(&checked.text);
+            // The best support; among passages within 0.05 of it, the one sharing the most word pairs (the
+            // passage a copied phrase came from), then the earliest.
+            let scored: Vec<(u32, f32, usize)> = passage_words
                 .iter()
-                .map(|(n, known)| (*n, support(&content, known)))
-                .fold(None::<(u32, f32)>, |best, (n, s)| match best {
-                    Some((_, b)) if b >= s => best,
-                    _ => Some((n, s)),
-                });
+                .map(|(n, known, known_pairs)| (*n, support(&content, known), pairs.intersection(known_pairs).count()))
+                .collect();
+            let top = scored.iter().map(|s| s.1).fold(f32::NEG_INFINITY, f32::max);
+            let best = scored
+                .iter()
+                .filter(|s| s.1 >= top - 0.05)
+                .fold(None::<(u32, f32, usize)>, |best, &s| match best {
+                    Some(b) if b.2 >= s.2 => Some(b),
+                    _ => Some(s),
+                })
+                .map(|(n, score, _)| (n, score));
             match best {
                 Some((n, score)) if score >= threshold && !content.is_empty() => Sentence {
                     text,
@@ -86,6 +101,17 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
             }
         })
         .collect()
+}
+
+/// The share of `question`'s content words (stop words removed, plurals folded) that occur in `text`: the
+/// lexical evidence that `text` is about what is asked. 0 for a question without content words.
+pub fn coverage(question: &str, text: &str) -> f32 {
+    let content = content_words(question);
+    if content.is_empty() {
+        return 0.0;
+    }
+    let known = words(text);
+    content.iter().filter(|w| known.contains(*w)).count() as f32 / content.len() as f32
 }
 
 /// The share of `content` words found in `known`; 0 when a figure of the sentence is not in `known`.
@@ -141,6 +167,12 @@ fn push_sentence(out: &mut Vec<String>, current: &mut String) {
         out.push(sentence.to_owned());
     }
     current.clear();
+}
+
+/// Consecutive word pairs of `text` (lower-cased, folded).
+fn bigrams(text: &str) -> HashSet<(String, String)> {
+    let words: Vec<String> = tokens(text).collect();
+    words.windows(2).map(|w| (w[0].clone(), w[1].clone())).collect()
 }
 
 /// Lower-cased words of `text` with a plural `s` folded, as a set.
@@ -376,6 +408,14 @@ mod tests {
         // A figure no passage states: unsupported, whatever words it shares.
         assert_eq!(attributed[2].cited_by, CitedBy::Unsupported, "{attributed:#?}");
         assert!(attributed[2].citations.is_empty());
+    }
+
+    #[test]
+    fn coverage_counts_the_question_words_a_text_holds() {
+        let text = "Replace the mechanical seal every 8,000 operating hours.";
+        assert_eq!(coverage("How often is the mechanical seal replaced?", text), 2.0 / 4.0);
+        assert_eq!(coverage("mechanical seals operating hours", text), 1.0);
+        assert_eq!(coverage("What is it?", text), 0.0);
     }
 
     #[test]

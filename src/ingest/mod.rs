@@ -6,6 +6,9 @@
 //! removed from the index. Work is committed in batches, each commit followed by the manifest, so a crash
 //! loses at most the batch in flight.
 
+pub mod chunk;
+pub mod manifest;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
