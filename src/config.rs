@@ -260,6 +260,9 @@ pub struct RetrieveConfig {
     /// `ask` gives the generator only chunks at least this fraction as similar to the question as the best
     /// chunk (default 0.6): small models answer better from less, more relevant text.
     pub min_relative_similarity: f32,
+    /// Keep chunks flagged at ingest as instruction-like (text addressing a model) out of search results and
+    /// prompts (default false: they are shown, marked).
+    pub exclude_flagged: bool,
     /// Reranking of the fused hits (default `none`).
     pub rerank: RerankChoice,
     /// MMR's relevance weight λ when `rerank = "mmr"` (default 0.7).
@@ -289,6 +292,7 @@ impl Default for RetrieveConfig {
             rrf_k: 10,
             min_similarity: 0.25,
             lexical_override: 0.8,
+            exclude_flagged: false,
             min_relative_similarity: 0.6,
             rerank: RerankChoice::None,
             mmr_lambda: 0.7,

@@ -361,6 +361,8 @@ impl Engine {
 
     /// Indexes the files under `paths` (files or directories), re-indexing only what changed.
     pub fn ingest(&self, paths: &[PathBuf]) -> Result<IngestReport> {
+        // A second writer fails before models are loaded, not after.
+        EmbeddedIndex::check_writable(self.index_dir())?;
         let embedder = self.embedder()?;
         let chunker = self.chunker()?;
         let dir = self.index_dir();
@@ -496,6 +498,11 @@ impl Engine {
             rrf_k: retrieve.rrf_k,
             filter,
         })?;
+        let hits: Vec<_> = if retrieve.exclude_flagged {
+            hits.into_iter().filter(|h| h.payload.flagged.is_none()).collect()
+        } else {
+            hits
+        };
         let hits = reranker.rerank(&vector, hits, k);
         timings.search = started.elapsed();
         Ok((hits, timings))

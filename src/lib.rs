@@ -20,7 +20,7 @@ mod query;
 pub mod remote;
 pub mod testing;
 
-pub use ingest::{chunk, manifest};
+pub use ingest::{chunk, flag, manifest};
 pub use query::{answer, attribute, chat, prompt, rerank, retrieve};
 
 pub use answer::{Answer, Refusal, Timings};

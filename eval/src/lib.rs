@@ -5,6 +5,7 @@
 //! - [`retrieval`]: the retrieval evaluation behind `rag eval retrieval`.
 
 pub mod beir;
+pub mod inject;
 pub mod metrics;
 pub mod qa;
 pub mod retrieval;

@@ -77,6 +77,8 @@ pub struct Payload {
     pub doc_hash: String,
     /// Hex SHA-256 of the chunk text (empty in indexes written before it was recorded).
     pub chunk_hash: String,
+    /// The instruction-like rule this chunk matched at ingest (text addressing a model), if any.
+    pub flagged: Option<String>,
 }
 
 /// Which retrievers a search uses.

@@ -7,6 +7,7 @@
 //! loses at most the batch in flight.
 
 pub mod chunk;
+pub mod flag;
 pub mod manifest;
 
 use std::collections::{HashMap, HashSet};
@@ -54,6 +55,8 @@ pub struct IngestReport {
     pub skipped: Vec<(PathBuf, String)>,
     /// Files that failed, with the reason.
     pub failures: Vec<IngestFailure>,
+    /// Files with chunks that read like instructions to a model (flagged, see `ingest::flag`), with how many.
+    pub flagged: Vec<(PathBuf, String)>,
     /// Files indexed with a warning (for example a fallback text encoding).
     pub warnings: Vec<(PathBuf, String)>,
     /// Wall time.
@@ -447,10 +450,27 @@ impl Ingest<'_> {
                     section: chunk.location.section,
                     doc_hash: prepared.hash.clone(),
                     chunk_hash,
+                    flagged: None,
                 },
             });
         }
         let n_chunks = records.len();
+        let mut flags: Vec<&'static str> = Vec::new();
+        for record in &mut records {
+            if let Some(rule) = flag::flag(&record.text) {
+                record.payload.flagged = Some(rule.to_owned());
+                flags.push(rule);
+            }
+        }
+        if let Some(first) = flags.first() {
+            report.flagged.push((
+                prepared.path.clone(),
+                format!(
+                    "{} of {n_chunks} chunks read like instructions to a model (rule {first})",
+                    flags.len()
+                ),
+            ));
+        }
         self.index.delete_source(&prepared.key).map_err(|e| e.to_string())?;
         self.index.upsert(records).map_err(|e| e.to_string())?;
         manifest.files.insert(

@@ -32,6 +32,8 @@ pub struct Passage {
     pub similarity: f32,
     /// Ids of the chunks it was made from.
     pub chunk_ids: Vec<u64>,
+    /// The instruction-like rule one of its chunks matched at ingest (`ingest::flag`), if any.
+    pub flagged: Option<String>,
     /// Chunk indexes in the document, first and last.
     chunk_span: (u32, u32),
     /// Byte span in the extracted document text.
@@ -88,6 +90,7 @@ impl Passage {
             score: hit.score,
             similarity: hit.similarity,
             chunk_ids: vec![hit.id],
+            flagged: p.flagged.clone(),
             chunk_span: (p.chunk_idx, p.chunk_idx),
             byte_span: (p.byte_start, p.byte_end),
         }
@@ -125,6 +128,9 @@ impl Passage {
         self.score = self.score.max(next.score);
         self.similarity = self.similarity.max(next.similarity);
         self.chunk_ids.extend(next.chunk_ids);
+        if self.flagged.is_none() {
+            self.flagged = next.flagged;
+        }
     }
 }
 
@@ -252,6 +258,7 @@ pub(crate) mod tests {
             score: 1.0,
             similarity: 0.5,
             chunk_ids: vec![n as u64],
+            flagged: None,
             chunk_span: (0, 0),
             byte_span: (0, text.len()),
         }

@@ -109,6 +109,16 @@ enum Command {
         #[arg(long, default_value_t = 128)]
         gen: usize,
     },
+    /// The instruction-like chunk rules (`rag::flag`): false flags on each dataset's own chunks, and detection
+    /// of generated planted instructions by style.
+    FlagRate {
+        /// Dataset directories (corpus.jsonl).
+        #[arg(long, required = true)]
+        dataset: Vec<PathBuf>,
+        /// Generated attacks to check.
+        #[arg(long, default_value_t = 240)]
+        attacks: usize,
+    },
     /// Write a BEIR corpus as one text file per document.
     BeirToFiles {
         /// Dataset directory.
@@ -175,6 +185,30 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     match args.command {
+        Command::FlagRate { dataset, attacks } => {
+            let engine = Engine::from_config(config.clone())?;
+            for d in &dataset {
+                let rate = rag_eval::inject::flag_rate(&engine, d)?;
+                println!(
+                    "{}: {} of {} chunks flagged ({:.4} %)",
+                    d.display(),
+                    rate.flagged,
+                    rate.chunks,
+                    100.0 * rate.flagged as f64 / rate.chunks.max(1) as f64
+                );
+                for (rule, text) in &rate.examples {
+                    println!("  [{rule}] {text:?}");
+                }
+            }
+            let cases = rag_eval::inject::attacks(attacks);
+            let by_style = rag_eval::inject::detection(&cases);
+            let (total, hit) = by_style.iter().fold((0, 0), |(t, h), (_, n, f)| (t + n, h + f));
+            println!("planted instructions: {hit} of {total} flagged");
+            for (style, n, flagged) in by_style {
+                println!("  {style:26} {flagged}/{n}");
+            }
+            Ok(())
+        }
         Command::BenchEmbed {
             dataset,
             limit,

@@ -148,6 +148,30 @@ impl EmbeddedIndex {
         Self::load(dir, stored, lock, deadline)
     }
 
+    /// Fails at once with [`Error::Locked`] when another process writes the index at `dir` (checked before a
+    /// caller spends time loading models; [`EmbeddedIndex::open_or_create`] takes the lock for real). Writes
+    /// nothing into a directory rag did not mark.
+    pub fn check_writable(dir: &Path) -> Result<(), Error> {
+        let path = dir.join(LOCK_FILE);
+        if !dir.join(MARKER_FILE).is_file() || !path.is_file() {
+            return Ok(());
+        }
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| io(&path, source))?;
+        match file.try_lock() {
+            Ok(()) => Ok(()),
+            // Readers hold it for milliseconds: only a writer makes this fail.
+            Err(fs::TryLockError::WouldBlock) if file.try_lock_shared().is_err() => Err(Error::Locked {
+                path: dir.to_path_buf(),
+            }),
+            Err(fs::TryLockError::WouldBlock) => Ok(()),
+            Err(fs::TryLockError::Error(source)) => Err(io(&path, source)),
+        }
+    }
+
     /// Reads only the metadata of the index at `dir`, without opening it.
     pub fn read_meta(dir: &Path) -> Result<IndexMeta, Error> {
         read_meta(dir)
@@ -472,6 +496,8 @@ struct StoredPayload {
     doc_hash: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     chunk_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flagged: Option<String>,
     text: String,
 }
 
@@ -489,6 +515,7 @@ impl StoredPayload {
             section: p.section,
             doc_hash: p.doc_hash,
             chunk_hash: p.chunk_hash,
+            flagged: p.flagged,
             text,
         }
     }
@@ -506,6 +533,7 @@ impl StoredPayload {
             section: self.section,
             doc_hash: self.doc_hash,
             chunk_hash: self.chunk_hash,
+            flagged: self.flagged,
         };
         (self.text, payload)
     }

@@ -153,6 +153,7 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
             "chunks_total": report.n_chunks_total,
             "skipped": report.skipped.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
             "failed": report.failures.iter().map(|f| json!({"path": f.path.display().to_string(), "reason": f.reason})).collect::<Vec<_>>(),
+            "flagged": report.flagged.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
             "warnings": report.warnings.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
             "elapsed_s": report.elapsed.as_secs_f64(),
             "embed_s": report.embed_time.as_secs_f64(),
@@ -174,6 +175,9 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
         }
         for (path, reason) in &report.warnings {
             eprintln!("rag: warning: {}: {reason}", path.display());
+        }
+        for (path, reason) in &report.flagged {
+            eprintln!("rag: flagged: {}: {reason}", path.display());
         }
         for (path, reason) in &report.skipped {
             eprintln!("rag: skipped: {}: {reason}", path.display());
@@ -217,6 +221,7 @@ fn passage_json(p: &Passage) -> Value {
         "n": p.n,
         "path": rag::retrieve::display_path(&p.source),
         "key": p.source,
+        "flagged": p.flagged,
         "kind": p.kind,
         "pages": p.pages.map(|(a, b)| json!([a, b])),
         "lines": p.lines.map(|(a, b)| json!([a, b])),
@@ -252,7 +257,12 @@ pub(crate) fn answer_sources(answer: &Answer) {
         }
     );
     for p in &answer.sources {
-        let _ = writeln!(out, "[{}] {}", p.n, p.describe());
+        let flag = p
+            .flagged
+            .as_deref()
+            .map(|rule| format!("  (flagged: reads like instructions to a model, rule {rule})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "[{}] {}{flag}", p.n, p.describe());
     }
     // Sentences the model left uncited: the passage the engine attributes each to, or "unsupported".
     let uncited: Vec<_> = answer
@@ -332,8 +342,13 @@ pub(crate) fn search_results(results: &[SearchResult], json: bool) {
         let p = &r.passage;
         let snippet: String = p.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let snippet: String = snippet.chars().take(160).collect();
+        let flag = p
+            .flagged
+            .as_deref()
+            .map(|rule| format!(" (flagged: {rule})"))
+            .unwrap_or_default();
         println!(
-            "{}. [{:.4} sim {:.3}] {}\n   {snippet}",
+            "{}. [{:.4} sim {:.3}] {}{flag}\n   {snippet}",
             p.n,
             p.score,
             p.similarity,
