@@ -73,6 +73,10 @@ pub struct QaReport {
     /// Of the engine's attributions of sentences that state a gold answer: the share that name the gold
     /// document (where that answer is).
     pub engine_precision_answer: f64,
+    /// How many engine-attributed sentences stated a gold answer (the denominator of the line above).
+    pub n_engine_answer_sentences: usize,
+    /// How many engine-attributed sentences of answerable questions there were.
+    pub n_engine_sentences: usize,
     /// Of all answer sentences: the share no passage supports.
     pub unsupported: f64,
     /// Unanswerable questions whose generated answer has no supported sentence (what a support check would
@@ -347,6 +351,8 @@ pub fn run(
     report.unsupported = n_unsupported / f64::max(n_sentences, 1.0);
     report.engine_precision = engine_right / f64::max(engine_checked, 1.0);
     report.engine_precision_answer = answer_right / f64::max(answer_checked, 1.0);
+    report.n_engine_answer_sentences = answer_checked as usize;
+    report.n_engine_sentences = engine_checked as usize;
     report.unsupported_unanswerable = unsupported_u / unanswerable;
     report.unsupported_answerable = unsupported_a / answerable;
     report.attribution_sweep = [0.3f32, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]

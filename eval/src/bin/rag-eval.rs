@@ -361,6 +361,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "engine_cited_sentences": r.engine_cited,
                 "engine_attribution_precision": r.engine_precision,
                 "engine_attribution_precision_answer_sentences": r.engine_precision_answer,
+                "engine_attributed_sentences_checked": r.n_engine_sentences,
+                "engine_attributed_answer_sentences": r.n_engine_answer_sentences,
                 "unsupported_sentences": r.unsupported,
                 "no_supported_sentence_unanswerable": r.unsupported_unanswerable,
                 "no_supported_sentence_answerable": r.unsupported_answerable,
