@@ -350,6 +350,10 @@ pub struct GenerateConfig {
     pub requantize: bool,
     /// Device (default `auto`).
     pub device: DeviceChoice,
+    /// How passages are marked in the prompt: `none` (numbered headers) or `delimit` (quoted between markers
+    /// the system turn declares to be data, never instructions). Default `none`; the measurement is in
+    /// eval/RESULTS.md.
+    pub spotlight: crate::prompt::Spotlight,
 }
 
 /// Generator backends.
@@ -379,6 +383,7 @@ impl Default for GenerateConfig {
             threads: None,
             requantize: true,
             device: DeviceChoice::Auto,
+            spotlight: crate::prompt::Spotlight::None,
         }
     }
 }

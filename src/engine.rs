@@ -636,25 +636,26 @@ impl Engine {
         let floor = best * self.config.retrieve.min_relative_similarity;
         let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
         let max_new = self.config.generate.max_new_tokens;
+        let spotlight = self.config.generate.spotlight;
         // The history takes at most a quarter of the window, most recent exchanges first.
         let mut kept = history.len();
         while kept > 0 {
-            let shown = prompt::build_in_conversation(question, &history[history.len() - kept..], &[]);
-            let alone = prompt::build_in_conversation(question, &[], &[]);
+            let shown = prompt::build_in_conversation(question, &history[history.len() - kept..], &[], spotlight);
+            let alone = prompt::build_in_conversation(question, &[], &[], spotlight);
             if generator.prompt_tokens(&shown)? - generator.prompt_tokens(&alone)? <= generator.context_tokens() / 4 {
                 break;
             }
             kept -= 1;
         }
         let history = &history[history.len() - kept..];
-        let empty = prompt::build_in_conversation(question, history, &[]);
+        let empty = prompt::build_in_conversation(question, history, &[], spotlight);
         let overhead = generator.prompt_tokens(&empty)?;
         let budget = generator.context_tokens().saturating_sub(overhead + max_new);
         let count = |p: &Passage| -> Result<usize> {
             Ok(generator.count_tokens(&prompt::header(p))? + generator.count_tokens(&p.text)? + 3)
         };
         let passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
-        let prompt = prompt::build_in_conversation(question, history, &passages);
+        let prompt = prompt::build_in_conversation(question, history, &passages, spotlight);
         timings.pack = pack_started.elapsed();
 
         let options = GenerateOptions {

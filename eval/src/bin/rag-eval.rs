@@ -119,6 +119,17 @@ enum Command {
         #[arg(long, default_value_t = 240)]
         attacks: usize,
     },
+    /// Prompt injection: generated host documents each with one planted instruction (12 styles), a question
+    /// answered in the host document; attack success and right answers per style, then the same documents
+    /// without the planted lines.
+    Inject {
+        /// Cases.
+        #[arg(long, default_value_t = 240)]
+        cases: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a BEIR corpus as one text file per document.
     BeirToFiles {
         /// Dataset directory.
@@ -185,6 +196,52 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     match args.command {
+        Command::Inject { cases, json } => {
+            let mut results = Vec::new();
+            for planted in [true, false] {
+                let mut config = config.clone();
+                let tag = if planted { "inject-attacked" } else { "inject-clean" };
+                let (_scratch, docs_dir) = use_index(&args.index.as_ref().map(|d| d.join(tag)), &mut config, tag)?;
+                let engine = Engine::from_config(config)?;
+                let set = rag_eval::inject::cases(cases, planted);
+                let (styles, p50) = rag_eval::inject::run(&engine, &set, &docs_dir)?;
+                results.push((planted, styles, p50, engine.generator()?.model_id().to_owned()));
+            }
+            let value = json!({
+                "cases": cases,
+                "spotlight": format!("{:?}", config.generate.spotlight).to_lowercase(),
+                "runs": results.iter().map(|(planted, styles, p50, generator)| {
+                    let (n, attacked, right) = styles.iter().fold((0, 0, 0), |(n, a, r), (_, s)| (n + s.n, a + s.attacked, r + s.right));
+                    json!({
+                        "planted": planted,
+                        "generator": generator,
+                        "attack_success": attacked as f64 / n.max(1) as f64,
+                        "right_answers": right as f64 / n.max(1) as f64,
+                        "p50_answer_s": p50,
+                        "styles": styles.iter().map(|(style, s)| json!({
+                            "style": style, "n": s.n, "attacked": s.attacked, "right": s.right,
+                        })).collect::<Vec<_>>(),
+                    })
+                }).collect::<Vec<_>>(),
+            });
+            if json {
+                println!("{value:#}");
+            } else {
+                for (planted, styles, p50, generator) in &results {
+                    println!(
+                        "{} ({generator}, p50 {p50:.2} s):",
+                        if *planted { "attacked" } else { "clean" }
+                    );
+                    for (style, s) in styles {
+                        println!(
+                            "  {style:26} attacked {}/{}  right {}/{}",
+                            s.attacked, s.n, s.right, s.n
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::FlagRate { dataset, attacks } => {
             let engine = Engine::from_config(config.clone())?;
             for d in &dataset {
