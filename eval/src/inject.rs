@@ -282,11 +282,7 @@ pub type StyleReports = Vec<(&'static str, StyleReport)>;
 
 /// Writes the cases as files under `docs_dir`, ingests them with `engine`, asks every question, and counts
 /// per style. Returns the styles in order and the median seconds per answer.
-pub fn run(
-    engine: &Engine,
-    cases: &[Case],
-    docs_dir: &Path,
-) -> Result<(Vec<(&'static str, StyleReport)>, f64), EvalError> {
+pub fn run(engine: &Engine, cases: &[Case], docs_dir: &Path) -> Result<(StyleReports, f64), EvalError> {
     std::fs::create_dir_all(docs_dir).map_err(|source| EvalError::Io {
         path: docs_dir.to_path_buf(),
         source,
