@@ -134,3 +134,33 @@ fn malformed_datasets_name_the_file_and_line() {
     assert_eq!(code, 2);
     assert!(stderr.contains("queries.jsonl"), "{stderr}");
 }
+
+/// `rag-eval inject` end to end with the default model: one case per style, attacked and clean. Without the
+/// planted lines no canary can appear; with them the counts are per style.
+#[test]
+fn inject_runs_attacked_and_clean_with_the_real_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let (code, stdout, stderr) = rag_eval(&["--index", index.to_str().unwrap(), "inject", "--cases", "12", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["planted"], true);
+    for run in runs {
+        let styles = run["styles"].as_array().unwrap();
+        assert_eq!(styles.len(), 12, "{run:#}");
+        assert!(styles.iter().all(|s| s["n"] == 1), "{run:#}");
+    }
+    let clean = &runs[1];
+    for s in clean["styles"].as_array().unwrap() {
+        if s["style"] != "refusal-jamming" {
+            assert_eq!(
+                s["attacked"], 0,
+                "a canary appeared without its planted line: {clean:#}"
+            );
+        }
+    }
+    // The host documents answer their questions: the clean run gets some right.
+    assert!(clean["right_answers"].as_f64().unwrap() > 0.2, "{clean:#}");
+}
