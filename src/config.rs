@@ -263,6 +263,9 @@ pub struct RetrieveConfig {
     /// Keep chunks flagged at ingest as instruction-like (text addressing a model) out of search results and
     /// prompts (default false: they are shown, marked).
     pub exclude_flagged: bool,
+    /// Remove, in prompts, the sentences of flagged chunks that the rules match, keeping the rest of the chunk
+    /// (default false; measured with `rag eval inject` in eval/RESULTS.md).
+    pub redact_flagged: bool,
     /// Reranking of the fused hits (default `none`).
     pub rerank: RerankChoice,
     /// MMR's relevance weight λ when `rerank = "mmr"` (default 0.7).
@@ -293,6 +296,7 @@ impl Default for RetrieveConfig {
             min_similarity: 0.25,
             lexical_override: 0.8,
             exclude_flagged: false,
+            redact_flagged: false,
             min_relative_similarity: 0.6,
             rerank: RerankChoice::None,
             mmr_lambda: 0.7,

@@ -654,7 +654,12 @@ impl Engine {
         let count = |p: &Passage| -> Result<usize> {
             Ok(generator.count_tokens(&prompt::header(p))? + generator.count_tokens(&p.text)? + 3)
         };
-        let passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
+        let mut passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
+        if self.config.retrieve.redact_flagged {
+            for passage in passages.iter_mut().filter(|p| p.flagged.is_some()) {
+                passage.text = crate::flag::redact(&passage.text);
+            }
+        }
         let prompt = prompt::build_in_conversation(question, history, &passages, spotlight);
         timings.pack = pack_started.elapsed();
 
