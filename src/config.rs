@@ -264,7 +264,8 @@ pub struct RetrieveConfig {
     /// prompts (default false: they are shown, marked).
     pub exclude_flagged: bool,
     /// Remove, in prompts, the sentences of flagged chunks that the rules match, keeping the rest of the chunk
-    /// (default false; measured with `rag eval inject` in eval/RESULTS.md).
+    /// (default true: attack success 13.3 % → 0.8 % at no cost in right answers with `rag eval inject`; see
+    /// eval/RESULTS.md).
     pub redact_flagged: bool,
     /// Reranking of the fused hits (default `none`).
     pub rerank: RerankChoice,
@@ -296,7 +297,7 @@ impl Default for RetrieveConfig {
             min_similarity: 0.25,
             lexical_override: 0.8,
             exclude_flagged: false,
-            redact_flagged: false,
+            redact_flagged: true,
             min_relative_similarity: 0.6,
             rerank: RerankChoice::None,
             mmr_lambda: 0.7,
