@@ -555,15 +555,7 @@ impl Engine {
         options: &SearchOptions,
         on_text: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<Answer> {
-        let started = Instant::now();
-        let embedder = self.embedder()?;
-        let index = self.open_for_search(&*embedder)?;
-        let open = started.elapsed();
-        let (hits, mut timings) = self.retrieve(&index, &*embedder, question, options)?;
-        timings.open = open;
-        // Generation can take seconds: release the index first, so other processes can open it.
-        drop(index);
-        self.answer(hits, timings, question, &[], on_text, started)
+        self.ask_in_conversation(question, question, &[], options, on_text)
     }
 
     /// One turn of a conversation ([`crate::Conversation`]): retrieves for `query` (the standalone form of the
@@ -583,6 +575,7 @@ impl Engine {
         let open = started.elapsed();
         let (hits, mut timings) = self.retrieve(&index, &*embedder, query, options)?;
         timings.open = open;
+        // Generation can take seconds: release the index first, so other processes can open it.
         drop(index);
         self.answer(hits, timings, question, history, on_text, started)
     }

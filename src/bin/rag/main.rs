@@ -71,6 +71,21 @@ fn install_panic_hook() {
     }));
 }
 
+/// The retrieval options of `ask` and `chat`.
+fn search_options(
+    k: Option<usize>,
+    mode: Option<args::ModeArg>,
+    path: &Option<String>,
+    kinds: &[String],
+) -> SearchOptions {
+    SearchOptions {
+        k,
+        mode: mode.map(Into::into),
+        path_glob: path.clone(),
+        kinds: kinds.to_vec(),
+    }
+}
+
 /// candle sizes its CPU pool from environment variables; they are set here, while this is the only thread, and
 /// never by the library (setting the environment races with threads reading it). Exported values win.
 fn set_thread_env(threads: usize) {
@@ -135,12 +150,7 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
             json,
             ..
         } => {
-            let options = SearchOptions {
-                k: *k,
-                mode: mode.map(Into::into),
-                path_glob: path.clone(),
-                kinds: kinds.clone(),
-            };
+            let options = search_options(*k, *mode, path, kinds);
             let json = *json;
             let mut stdout = std::io::stdout();
             let answer = engine.ask(question, &options, &mut |piece| {
@@ -177,12 +187,7 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
             kinds,
             json,
         } => {
-            let options = SearchOptions {
-                k: *k,
-                mode: mode.map(Into::into),
-                path_glob: path.clone(),
-                kinds: kinds.clone(),
-            };
+            let options = search_options(*k, *mode, path, kinds);
             chat::run(&engine, &options, *json, &INTERRUPTED)
         }
         Command::Eval { .. } => unreachable!("handled before the engine is built"),
