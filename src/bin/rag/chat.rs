@@ -1,12 +1,12 @@
 //! `rag chat`: a conversation on the terminal (line editing and history through rustyline), or one question
 //! per line of standard input for scripts.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use rag::{Conversation, Engine, Flow, SearchOptions};
+use rag::{Conversation, Engine, SearchOptions};
 
 use crate::render;
 
@@ -92,27 +92,9 @@ fn turn(
     json: bool,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout();
-    let turn = conversation.ask(question, options, &mut |piece| {
-        if interrupted.load(Ordering::SeqCst) {
-            return Flow::Stop;
-        }
-        if !json {
-            let _ = stdout.write_all(piece.as_bytes());
-            let _ = stdout.flush();
-        }
-        Flow::Continue
-    })?;
+    let turn = conversation.ask(question, options, &mut render::stream_to_stdout(json, interrupted))?;
     if json {
-        let generator = match turn.answer.refusal {
-            Some(_) => None,
-            None => Some(engine.generator()?),
-        };
-        let models = serde_json::json!({
-            "embedder": engine.embedder()?.model_id(),
-            "generator": generator.as_ref().map(|g| g.model_id().to_owned()),
-        });
-        let mut value = render::answer_value(&turn.answer, models);
+        let mut value = render::answer_value(&turn.answer, render::models_json(engine, &turn.answer)?);
         value["question"] = serde_json::json!(turn.question);
         value["standalone_question"] = serde_json::json!(turn.standalone);
         println!("{value}");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use rag::{Engine, Flow, SearchOptions};
+use rag::{Engine, SearchOptions};
 
 use args::{Args, Command, ModelsCommand};
 
@@ -151,30 +151,9 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
             ..
         } => {
             let options = search_options(*k, *mode, path, kinds);
-            let json = *json;
-            let mut stdout = std::io::stdout();
-            let answer = engine.ask(question, &options, &mut |piece| {
-                if INTERRUPTED.load(Ordering::SeqCst) {
-                    return Flow::Stop;
-                }
-                if !json {
-                    let _ = stdout.write_all(piece.as_bytes());
-                    let _ = stdout.flush();
-                }
-                Flow::Continue
-            })?;
-            if json {
-                let generator = match answer.refusal {
-                    Some(_) => None,
-                    None => Some(engine.generator()?),
-                };
-                let models = serde_json::json!({
-                    "embedder": engine.embedder()?.model_id(),
-                    "embedder_backend": engine.embedder()?.describe(),
-                    "generator": generator.as_ref().map(|g| g.model_id().to_owned()),
-                    "generator_backend": generator.as_ref().map(|g| g.describe()),
-                });
-                render::answer_json(&answer, models);
+            let answer = engine.ask(question, &options, &mut render::stream_to_stdout(*json, &INTERRUPTED))?;
+            if *json {
+                render::answer_json(&answer, render::models_json(&engine, &answer)?);
             } else {
                 render::answer_sources(&answer);
             }

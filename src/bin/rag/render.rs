@@ -398,3 +398,36 @@ pub(crate) fn status(status: &IndexStatus, json: bool) {
         );
     }
 }
+
+/// The streaming callback of `ask` and `chat`: prints each piece (unless `json`) and stops once `interrupted`.
+pub(crate) fn stream_to_stdout<'a>(
+    json: bool,
+    interrupted: &'a std::sync::atomic::AtomicBool,
+) -> impl FnMut(&str) -> rag::Flow + 'a {
+    let mut stdout = std::io::stdout();
+    move |piece| {
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            return rag::Flow::Stop;
+        }
+        if !json {
+            let _ = stdout.write_all(piece.as_bytes());
+            let _ = stdout.flush();
+        }
+        rag::Flow::Continue
+    }
+}
+
+/// The models behind an answer, for `--json` (no generator when the engine refused without it).
+pub(crate) fn models_json(engine: &rag::Engine, answer: &Answer) -> anyhow::Result<Value> {
+    let generator = match answer.refusal {
+        Some(_) => None,
+        None => Some(engine.generator()?),
+    };
+    let embedder = engine.embedder()?;
+    Ok(json!({
+        "embedder": embedder.model_id(),
+        "embedder_backend": embedder.describe(),
+        "generator": generator.as_ref().map(|g| g.model_id().to_owned()),
+        "generator_backend": generator.as_ref().map(|g| g.describe()),
+    }))
+}
