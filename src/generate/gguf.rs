@@ -74,6 +74,15 @@ pub struct GgufGenerator {
     architecture: String,
 }
 
+/// The tokenizer of the GGUF at `path`, from its metadata alone (no weights are read); special tokens written
+/// in text are matched only when the caller enables them, as in generation.
+pub fn gguf_tokenizer(path: &Path) -> Result<Tokenizer> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let content = Content::read(&mut file).map_err(|e| Error::model(&name, format!("not a GGUF file: {e}")))?;
+    super::tokenizer::from_gguf(&content).map_err(|e| Error::model(&name, e))
+}
+
 impl GgufGenerator {
     /// Loads the GGUF at `path` onto `device`, with a context window of at most `context_tokens`.
     pub fn load(path: &Path, device: Device, context_tokens: usize) -> Result<GgufGenerator> {
@@ -94,7 +103,7 @@ impl GgufGenerator {
             .map_or(2048, |v| v as usize);
         let context_tokens = context_tokens.min(implementation_limit(&architecture, trained));
         let tokenizer = super::tokenizer::from_gguf(&content).map_err(|e| Error::model(&name, e))?;
-        let template = ChatTemplate::detect(text("tokenizer.chat_template").as_deref());
+        let template = ChatTemplate::detect(text("tokenizer.chat_template").as_deref(), &architecture);
         let mut stop_ids: Vec<u32> = template
             .stop_tokens()
             .iter()

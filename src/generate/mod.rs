@@ -1,7 +1,7 @@
 //! [`Generator`]: a [`Prompt`] in, a streamed answer out.
 //!
-//! The default backend, [`GgufGenerator`], runs a quantized GGUF model (llama or qwen2 family) in-process on
-//! candle. Generation is synchronous and streams through a callback; a service on tokio runs it inside
+//! The default backend, [`GgufGenerator`], runs a quantized GGUF model (llama, qwen2, gemma, phi3 families)
+//! in-process on candle, with the tokenizer built from the file's metadata (byte-level BPE or SentencePiece). Generation is synchronous and streams through a callback; a service on tokio runs it inside
 //! `spawn_blocking` and forwards the pieces through a channel.
 
 mod gguf;
@@ -10,7 +10,7 @@ mod openai;
 mod template;
 mod tokenizer;
 
-pub use gguf::{requantize_if_needed, GgufGenerator};
+pub use gguf::{gguf_tokenizer, requantize_if_needed, GgufGenerator};
 pub use openai::{OpenAiGenerator, OpenAiSettings};
 pub use template::{ChatTemplate, Piece};
 

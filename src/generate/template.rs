@@ -27,11 +27,14 @@ pub enum ChatTemplate {
 }
 
 impl ChatTemplate {
-    /// Picks the template from the GGUF `tokenizer.chat_template` text (ChatML when absent or unknown).
-    pub fn detect(template: Option<&str>) -> ChatTemplate {
+    /// Picks the template from the GGUF `tokenizer.chat_template` text; when the file has none (or one this
+    /// does not recognise), the architecture's own format (Gemma's for `gemma*`), else ChatML.
+    pub fn detect(template: Option<&str>, architecture: &str) -> ChatTemplate {
         match template {
             Some(t) if t.contains("<|start_header_id|>") => ChatTemplate::Llama3,
             Some(t) if t.contains("<start_of_turn>") => ChatTemplate::Gemma,
+            Some(t) if t.contains("<|im_start|>") => ChatTemplate::ChatMl,
+            _ if architecture.starts_with("gemma") => ChatTemplate::Gemma,
             _ => ChatTemplate::ChatMl,
         }
     }
@@ -158,15 +161,23 @@ mod tests {
             system: "S".into(),
             user: "U".into(),
         };
-        assert_eq!(ChatTemplate::detect(None), ChatTemplate::ChatMl);
+        assert_eq!(ChatTemplate::detect(None, "llama"), ChatTemplate::ChatMl);
+        assert_eq!(ChatTemplate::detect(None, "gemma3"), ChatTemplate::Gemma);
+        assert_eq!(
+            ChatTemplate::detect(Some("<|im_start|>"), "gemma3"),
+            ChatTemplate::ChatMl
+        );
         assert_eq!(
             ChatTemplate::ChatMl.render(&prompt),
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
         );
-        let llama3 = ChatTemplate::detect(Some("{{ '<|start_header_id|>' + role }}"));
+        let llama3 = ChatTemplate::detect(Some("{{ '<|start_header_id|>' + role }}"), "llama");
         assert_eq!(llama3, ChatTemplate::Llama3);
         assert!(llama3.render(&prompt).ends_with("assistant<|end_header_id|>\n\n"));
-        assert_eq!(ChatTemplate::detect(Some("<start_of_turn>")), ChatTemplate::Gemma);
+        assert_eq!(
+            ChatTemplate::detect(Some("<start_of_turn>"), "llama"),
+            ChatTemplate::Gemma
+        );
         for template in [ChatTemplate::ChatMl, ChatTemplate::Llama3, ChatTemplate::Gemma] {
             assert_eq!(template.render(&prompt), template.old_render(&prompt), "{template:?}");
         }
