@@ -145,6 +145,9 @@ pub struct ChunkConfig {
     pub max_tokens: usize,
     /// Tokens shared by consecutive chunks (default 32).
     pub overlap_tokens: usize,
+    /// Embed and index each chunk with its context line: the document title and the path of headings it falls
+    /// under (default true; see eval/RESULTS.md). Changing it re-chunks every file on the next ingest.
+    pub context: bool,
 }
 
 impl Default for ChunkConfig {
@@ -152,6 +155,7 @@ impl Default for ChunkConfig {
         ChunkConfig {
             max_tokens: 200,
             overlap_tokens: 32,
+            context: true,
         }
     }
 }
@@ -275,6 +279,11 @@ pub struct RetrieveConfig {
     /// content words (and every figure it states); below it, the sentence is marked unsupported (default 0.6;
     /// the precision sweep is in eval/RESULTS.md).
     pub attribution_threshold: f32,
+    /// Mark as refused an answer in which no sentence is supported by the passages (no valid citation, no
+    /// passage holding `attribution_threshold` of its content words): the documents likely do not answer the
+    /// question. The streamed text stays as it was; the answer carries `Refusal::Unsupported` and the terminal
+    /// says so (default false; its refusal and false-refusal rates per generator are in eval/RESULTS.md).
+    pub refuse_unsupported: bool,
 }
 
 /// Rerankers.
@@ -302,6 +311,7 @@ impl Default for RetrieveConfig {
             rerank: RerankChoice::None,
             mmr_lambda: 0.7,
             attribution_threshold: 0.6,
+            refuse_unsupported: false,
         }
     }
 }

@@ -242,7 +242,13 @@ impl Engine {
             .chunk
             .max_tokens
             .min(embedder.max_tokens().saturating_sub(2));
-        let chunker: Arc<dyn Chunker> = Arc::new(TokenChunker::new(tokenizer, max, self.config.chunk.overlap_tokens)?);
+        let chunk = &self.config.chunk;
+        let chunker: Arc<dyn Chunker> = Arc::new(TokenChunker::with_context(
+            tokenizer,
+            max,
+            chunk.overlap_tokens,
+            chunk.context,
+        )?);
         Ok(self.chunker.get_or_init(|| chunker).clone())
     }
 
@@ -702,6 +708,10 @@ impl Engine {
         };
         let sentences =
             crate::attribute::attribute(&checked.text, &passages, self.config.retrieve.attribution_threshold);
+        let supported = sentences
+            .iter()
+            .any(|s| s.cited_by != crate::attribute::CitedBy::Unsupported);
+        let refusal = (self.config.retrieve.refuse_unsupported && !supported).then_some(Refusal::Unsupported);
         Ok(Answer {
             sentences,
             text: checked.text,
@@ -709,7 +719,7 @@ impl Engine {
             cited,
             invalid_citations: checked.invalid,
             passages,
-            refusal: None,
+            refusal,
             timings,
         })
     }

@@ -55,6 +55,8 @@ impl Embedder for HashEmbedder {
 pub struct EchoGenerator {
     /// Appended to every answer (for example an invalid citation, to test the checks).
     pub suffix: String,
+    /// Answers with this text instead of echoing passage 1 (an answer the passages need not support).
+    pub instead: Option<String>,
 }
 
 impl Generator for EchoGenerator {
@@ -90,7 +92,10 @@ impl Generator for EchoGenerator {
             .find(|block| block.starts_with("[1]"))
             .and_then(|block| block.lines().nth(1))
             .unwrap_or("nothing");
-        let text = format!("{} [1]{}", first.trim(), self.suffix);
+        let text = match &self.instead {
+            Some(text) => text.clone(),
+            None => format!("{} [1]{}", first.trim(), self.suffix),
+        };
         let mut stop = StopReason::EndOfTurn;
         for word in text.split_inclusive(' ') {
             if on_text(word) == Flow::Stop {

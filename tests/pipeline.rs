@@ -19,7 +19,10 @@ fn engine_with(dir: &std::path::Path, suffix: &str, mut config: Config) -> Engin
         config,
         Arc::new(HashEmbedder { dim: 64 }),
         Arc::new(TokenChunker::new(word_tokenizer(), 40, 5).unwrap()),
-        Some(Arc::new(EchoGenerator { suffix: suffix.into() })),
+        Some(Arc::new(EchoGenerator {
+            suffix: suffix.into(),
+            instead: None,
+        })),
     )
     .unwrap()
 }
@@ -101,6 +104,111 @@ fn strong_lexical_evidence_overrides_a_weak_similarity() {
     assert!(
         matches!(answer.refusal, Some(rag::Refusal::NotRelevant { .. })),
         "{answer:?}"
+    );
+}
+
+/// Issue 12.3: with `refuse_unsupported`, an answer none of whose sentences the passages support (an invented
+/// figure) is marked refused, its streamed text kept; a supported answer is not; and without the setting the
+/// unsupported answer stands.
+#[test]
+fn answers_with_no_supported_sentence_are_refused_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = corpus(dir.path());
+    let ask = |instead: Option<&str>, refuse: bool| {
+        let mut config = Config::default();
+        config.retrieve.min_similarity = 0.0;
+        config.retrieve.refuse_unsupported = refuse;
+        config.index.dir = dir.path().join("index");
+        let engine = Engine::with_components(
+            config,
+            Arc::new(HashEmbedder { dim: 64 }),
+            Arc::new(TokenChunker::new(word_tokenizer(), 40, 5).unwrap()),
+            Some(Arc::new(EchoGenerator {
+                suffix: String::new(),
+                instead: instead.map(str::to_owned),
+            })),
+        )
+        .unwrap();
+        engine.ingest(std::slice::from_ref(&docs)).unwrap();
+        let mut streamed = String::new();
+        let answer = engine
+            .ask(
+                "What is the pump pressure limit?",
+                &SearchOptions::default(),
+                &mut |piece| {
+                    streamed.push_str(piece);
+                    Flow::Continue
+                },
+            )
+            .unwrap();
+        assert_eq!(streamed, answer.text);
+        answer
+    };
+    let invented = "Revenue in 2023 was 4.2 million euros.";
+    let answer = ask(Some(invented), true);
+    assert_eq!(answer.refusal, Some(rag::Refusal::Unsupported), "{answer:?}");
+    assert_eq!(answer.text, invented);
+    assert!(ask(Some(invented), false).refusal.is_none());
+    // Supported without a citation (the engine attributes it), and supported by the model's citation.
+    let supported = ask(Some("The pump pressure limit is twelve bar."), true);
+    assert!(supported.refusal.is_none(), "{supported:?}");
+    assert!(ask(None, true).refusal.is_none());
+}
+
+/// Issue 12.6: files chunked under other chunker settings are chunked again on the next ingest (not skipped as
+/// unchanged), and the context line reaches the index (BM25 finds a chunk by its heading alone).
+#[test]
+fn changed_chunker_settings_rechunk_and_context_is_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let body: String = (0..120).map(|i| format!("word{i} ")).collect();
+    std::fs::write(
+        docs.join("h.md"),
+        format!("# Handbook\n\n## Zeppelin maintenance\n\n{body}\n"),
+    )
+    .unwrap();
+    let with = |context: bool| {
+        let mut config = Config::default();
+        config.index.dir = dir.path().join("index");
+        Engine::with_components(
+            config,
+            Arc::new(HashEmbedder { dim: 64 }),
+            Arc::new(TokenChunker::with_context(word_tokenizer(), 40, 5, context).unwrap()),
+            Some(Arc::new(EchoGenerator::default())),
+        )
+        .unwrap()
+    };
+    let search = |engine: &Engine| {
+        let options = SearchOptions {
+            mode: Some(rag::config::RetrieveMode::Bm25),
+            ..SearchOptions::default()
+        };
+        engine.search("zeppelin", &options).unwrap()
+    };
+    let report = with(true).ingest(std::slice::from_ref(&docs)).unwrap();
+    assert_eq!(report.n_indexed, 1);
+    let engine = with(true);
+    assert_eq!(engine.ingest(std::slice::from_ref(&docs)).unwrap().n_unchanged, 1);
+    let hits = search(&engine);
+    assert!(
+        !hits.is_empty(),
+        "the heading, only in the context line, is not indexed"
+    );
+    // Chunks past the first do not hold the heading in their text, yet BM25 finds them by it.
+    let deep: Vec<_> = hits.iter().filter(|h| !h.passage.text.contains("Zeppelin")).collect();
+    assert!(!deep.is_empty(), "{hits:?}");
+    for hit in deep {
+        assert_eq!(hit.passage.context.as_deref(), Some("Handbook › Zeppelin maintenance"));
+    }
+    drop(engine);
+    let engine = with(false);
+    let report = engine.ingest(std::slice::from_ref(&docs)).unwrap();
+    assert_eq!((report.n_indexed, report.n_unchanged), (1, 0), "{report:?}");
+    let hits = search(&engine);
+    assert!(
+        !hits.is_empty() && hits.iter().all(|h| h.passage.text.contains("Zeppelin")),
+        "{hits:?}"
     );
 }
 

@@ -17,9 +17,28 @@ pub struct Document {
     pub title: Option<String>,
     /// Things worth telling the user that did not stop the load (for example a fallback encoding).
     pub warnings: Vec<String>,
+    /// The document's headings in order. A span's [`Location::section`] is the path of headings it falls
+    /// under (`Leave › Sick leave`).
+    pub outline: Vec<Heading>,
     /// Byte offset of the start of every line of `text`, for line lookups.
     line_starts: Vec<usize>,
 }
+
+/// A heading of a document's outline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heading {
+    /// Byte offset of the heading's first line in [`Document::text`].
+    pub offset: usize,
+    /// Byte offset just past the heading's last line (its newline included).
+    pub end: usize,
+    /// 1 for a top-level heading, 2 under it, and so on.
+    pub level: u8,
+    /// The heading text, without markup.
+    pub text: String,
+}
+
+/// Separator between the headings of a section path.
+pub const PATH_SEPARATOR: &str = " › ";
 
 /// How byte offsets of [`Document::text`] map back to the source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +78,7 @@ impl Document {
             map,
             title: None,
             warnings: Vec::new(),
+            outline: Vec::new(),
             line_starts,
         }
     }
@@ -88,7 +108,49 @@ impl Document {
                 location.section = idx.checked_sub(1).map(|i| headings[i].1.clone());
             }
         }
+        if let Some(path) = self.section_path(start) {
+            location.section = Some(path);
+        }
         location
+    }
+
+    /// The headings the byte `offset` falls under, outermost first, joined by [`PATH_SEPARATOR`]; `None`
+    /// before the first heading or without an outline.
+    pub fn section_path(&self, offset: usize) -> Option<String> {
+        let mut path: Vec<&Heading> = Vec::new();
+        for heading in self.outline.iter().take_while(|h| h.offset <= offset) {
+            while path.last().is_some_and(|last| last.level >= heading.level) {
+                path.pop();
+            }
+            path.push(heading);
+        }
+        if path.is_empty() {
+            return None;
+        }
+        let texts: Vec<&str> = path.iter().map(|h| h.text.as_str()).collect();
+        Some(texts.join(PATH_SEPARATOR))
+    }
+
+    /// Whether every non-blank line of the byte span `range` belongs to a heading of the outline (a chunk
+    /// that would say nothing but its headings).
+    pub fn is_headings_only(&self, range: Range<usize>) -> bool {
+        let Some(span) = self.text.get(range.clone()) else {
+            return false;
+        };
+        let mut any = false;
+        let mut at = range.start;
+        for line in span.split_inclusive('\n') {
+            let start = at;
+            at += line.len();
+            if line.trim().is_empty() {
+                continue;
+            }
+            any = true;
+            if !self.outline.iter().any(|h| h.offset <= start && start < h.end) {
+                return false;
+            }
+        }
+        any
     }
 
     /// The 1-based line number holding byte `offset`.
@@ -122,6 +184,21 @@ impl Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn section_paths_follow_heading_levels() {
+        let text = "# A\nx\n## B\ny\n### C\nz\n## D\nw\n".to_owned();
+        let mut doc = Document::new(DocKind::Markdown, text, LocationMap::Lines);
+        doc.outline = crate::text::markdown_outline(&doc.text);
+        let at = |s: &str| doc.text.find(s).unwrap();
+        assert_eq!(doc.section_path(at("x")).as_deref(), Some("A"));
+        assert_eq!(doc.section_path(at("z")).as_deref(), Some("A › B › C"));
+        assert_eq!(doc.section_path(at("w")).as_deref(), Some("A › D"));
+        assert_eq!(doc.locate(at("z")..at("z") + 1).section.as_deref(), Some("A › B › C"));
+        assert!(doc.is_headings_only(at("## B")..at("y")));
+        assert!(doc.is_headings_only(0..at("x")));
+        assert!(!doc.is_headings_only(at("## B")..at("### C")));
+    }
 
     #[test]
     fn lines_are_one_based_and_inclusive() {

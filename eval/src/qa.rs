@@ -278,7 +278,7 @@ pub fn run(
             } else if refused {
                 refused_unanswerable += 1.0;
             }
-            if answer.refusal.is_none() {
+            if answer.refusal.is_none_or(|r| r.generated()) {
                 generated += 1.0;
                 if answer.invalid_citations.is_empty() {
                     valid += 1.0;

@@ -13,7 +13,8 @@ mod record;
 pub use embedded::{EmbeddedIndex, LOAD_WAIT};
 pub use error::Error;
 pub use record::{
-    Bm25Params, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, StoredKey, FORMAT_VERSION,
+    indexed_text, Bm25Params, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, StoredKey,
+    FORMAT_VERSION,
 };
 
 /// A store of [`Record`]s searchable by vector and by text.

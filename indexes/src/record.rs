@@ -39,6 +39,15 @@ impl Default for Bm25Params {
     }
 }
 
+/// What is embedded and BM25-indexed for a chunk: its context line (document title and heading path), a
+/// blank line, its text; the text alone when there is no context.
+pub fn indexed_text<'a>(context: Option<&str>, text: &'a str) -> std::borrow::Cow<'a, str> {
+    match context {
+        Some(context) if !context.is_empty() => std::borrow::Cow::Owned(format!("{context}\n\n{text}")),
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 /// One chunk to store: its stable id, dense vector, text and payload.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -71,11 +80,13 @@ pub struct Payload {
     pub lines: Option<(u32, u32)>,
     /// First and last page, for paged formats.
     pub pages: Option<(u32, u32)>,
-    /// The section heading, for sectioned formats.
+    /// The path of headings the chunk falls under (`Leave › Sick leave`), when the format has headings.
     pub section: Option<String>,
+    /// The context line indexed with the chunk (see [`indexed_text`]), if any.
+    pub context: Option<String>,
     /// Hex SHA-256 of the whole source file.
     pub doc_hash: String,
-    /// Hex SHA-256 of the chunk text (empty in indexes written before it was recorded).
+    /// Hex SHA-256 of what was embedded: [`indexed_text`] (empty in indexes written before it was recorded).
     pub chunk_hash: String,
     /// The instruction-like rule this chunk matched at ingest (text addressing a model), if any.
     pub flagged: Option<String>,

@@ -3,7 +3,10 @@
 //! Chunks are sized in the embedding model's own tokens (`text-splitter` with the model's `tokenizers`
 //! tokenizer), split at the largest semantic boundary that fits (markdown structure for markdown; paragraphs,
 //! sentences, words otherwise), and overlap by a configurable number of tokens. Every chunk keeps its
-//! [`Location`] in the source.
+//! [`Location`] in the source, and its context: the document title and the path of headings it falls under
+//! (`Handbook › Leave › Sick leave`), embedded and indexed with its text so that a chunk deep in a section still
+//! matches what the section is about. A chunk that would hold nothing but headings is not kept when a chunk
+//! follows it (those headings are in the next chunk's context).
 
 use rag_connectors::{DocKind, Document, Location, LocationMap};
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
@@ -20,6 +23,31 @@ pub struct Chunk {
     pub text: String,
     /// Where it came from.
     pub location: Location,
+    /// The document title and heading path (`Handbook › Leave`), when the chunker adds context.
+    pub context: Option<String>,
+}
+
+impl Chunk {
+    /// What is embedded and indexed for this chunk: its context line, a blank line, its text.
+    pub fn indexed_text(&self) -> std::borrow::Cow<'_, str> {
+        rag_indexes::indexed_text(self.context.as_deref(), &self.text)
+    }
+}
+
+/// The context line of a chunk: the document title and the chunk's heading path, the title left out when the
+/// path already starts with it.
+pub fn context_line(title: Option<&str>, section: Option<&str>) -> Option<String> {
+    let title = title.map(str::trim).filter(|t| !t.is_empty());
+    let section = section.map(str::trim).filter(|s| !s.is_empty());
+    match (title, section) {
+        (Some(t), Some(s)) if s == t || s.starts_with(&format!("{t}{}", rag_connectors::PATH_SEPARATOR)) => {
+            Some(s.to_owned())
+        }
+        (Some(t), Some(s)) => Some(format!("{t}{}{s}", rag_connectors::PATH_SEPARATOR)),
+        (Some(t), None) => Some(t.to_owned()),
+        (None, Some(s)) => Some(s.to_owned()),
+        (None, None) => None,
+    }
 }
 
 /// Cuts documents into chunks. Cannot fail: a document always yields its chunks (possibly none).
@@ -33,6 +61,10 @@ pub trait Chunker: Send + Sync {
         let chunks = self.chunk(doc);
         (chunks.len() <= max).then_some(chunks)
     }
+
+    /// The settings that decide the chunks of a document: a file ingested under other settings is chunked
+    /// again.
+    fn fingerprint(&self) -> String;
 }
 
 /// Longest stretch of text handed to the splitter at once. `text-splitter` searches for the best boundary by
@@ -80,7 +112,13 @@ fn segments(text: &str) -> Vec<(usize, &str)> {
 pub struct TokenChunker {
     text: TextSplitter<Tokenizer>,
     markdown: MarkdownSplitter<Tokenizer>,
+    fingerprint: String,
+    context: bool,
 }
+
+/// Bumped whenever the chunking rules change (so existing indexes re-chunk on the next ingest).
+/// 2: heading-only chunks dropped, context lines.
+const CHUNKER_VERSION: u32 = 2;
 
 impl std::fmt::Debug for TokenChunker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,7 +129,17 @@ impl std::fmt::Debug for TokenChunker {
 impl TokenChunker {
     /// A chunker counting with `tokenizer` (truncation and padding are switched off here, since a truncating
     /// tokenizer would under-count long chunks), at most `max_tokens` tokens per chunk, `overlap` shared.
-    pub fn new(mut tokenizer: Tokenizer, max_tokens: usize, overlap: usize) -> Result<TokenChunker> {
+    pub fn new(tokenizer: Tokenizer, max_tokens: usize, overlap: usize) -> Result<TokenChunker> {
+        Self::with_context(tokenizer, max_tokens, overlap, true)
+    }
+
+    /// As [`TokenChunker::new`], adding each chunk's context line (title and heading path) only if `context`.
+    pub fn with_context(
+        mut tokenizer: Tokenizer,
+        max_tokens: usize,
+        overlap: usize,
+        context: bool,
+    ) -> Result<TokenChunker> {
         tokenizer
             .with_truncation(None)
             .map_err(|e| Error::Config(format!("tokenizer: {e}")))?;
@@ -103,9 +151,12 @@ impl TokenChunker {
                 .with_overlap(overlap.min(max_tokens / 2))
                 .map_err(|e| Error::Config(format!("chunking: {e}")))
         };
+        let overlap = overlap.min(max_tokens / 2);
         Ok(TokenChunker {
             text: TextSplitter::new(config()?),
             markdown: MarkdownSplitter::new(config()?),
+            fingerprint: format!("v{CHUNKER_VERSION} tokens={max_tokens} overlap={overlap} context={context}"),
+            context,
         })
     }
 }
@@ -147,17 +198,34 @@ impl Chunker for TokenChunker {
                 }
             }
         }
+        // A chunk of headings alone says nothing a search can use: with context lines, drop it when a chunk
+        // follows (the headings are that chunk's context; without them, it is the only place they are indexed).
+        let last = pieces.len().saturating_sub(1);
+        let kept = pieces.into_iter().enumerate().filter(|&(i, (offset, text))| {
+            !self.context || i == last || !doc.is_headings_only(offset..offset + text.len())
+        });
         Some(
-            pieces
-                .into_iter()
-                .enumerate()
-                .map(|(idx, (offset, text))| Chunk {
-                    idx: idx as u32,
-                    text: text.to_owned(),
-                    location: doc.locate(offset..offset + text.len()),
+            kept.enumerate()
+                .map(|(idx, (_, (offset, text)))| {
+                    let location = doc.locate(offset..offset + text.len());
+                    let context = if self.context {
+                        context_line(doc.title.as_deref(), location.section.as_deref())
+                    } else {
+                        None
+                    };
+                    Chunk {
+                        idx: idx as u32,
+                        text: text.to_owned(),
+                        location,
+                        context,
+                    }
                 })
                 .collect(),
         )
+    }
+
+    fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
     }
 }
 
@@ -197,6 +265,52 @@ pub(crate) mod tests {
         assert_eq!(chunks.len(), 2, "{chunks:?}");
         assert!(chunks[1].text.starts_with("# B"));
         assert_eq!(chunks[1].location.lines, Some((5, 7)));
+    }
+
+    #[test]
+    fn chunks_carry_their_heading_path_and_no_chunk_is_headings_alone() {
+        let body = |w: &str| format!("{}.\n", [w; 12].join(" "));
+        let text = format!(
+            "# Handbook\n\n## Leave\n\n### Sick leave\n\n{}\n## Travel\n\n{}",
+            body("sick"),
+            body("travel")
+        );
+        let doc = rag_connectors::load(std::path::Path::new("handbook.md"), text.as_bytes()).unwrap();
+        let chunker = TokenChunker::new(word_tokenizer(), 14, 0).unwrap();
+        let chunks = chunker.chunk(&doc);
+        for chunk in &chunks {
+            assert!(
+                !doc.is_headings_only(chunk.location.byte_start..chunk.location.byte_end),
+                "{chunk:?}"
+            );
+        }
+        let sick = chunks.iter().find(|c| c.text.contains("sick sick")).unwrap();
+        assert_eq!(sick.context.as_deref(), Some("Handbook › Leave › Sick leave"));
+        assert!(sick.indexed_text().starts_with("Handbook › Leave › Sick leave\n\n"));
+        let travel = chunks.iter().find(|c| c.text.contains("travel travel")).unwrap();
+        assert_eq!(travel.context.as_deref(), Some("Handbook › Travel"));
+        for (i, chunk) in chunks.iter().enumerate() {
+            assert_eq!(chunk.idx as usize, i);
+        }
+        // Without context, no context line and the headings-only chunks kept (the only place their words are
+        // indexed); the settings differ, so files re-chunk.
+        let plain = TokenChunker::with_context(word_tokenizer(), 14, 0, false).unwrap();
+        let bare = plain.chunk(&doc);
+        assert!(bare.len() > chunks.len(), "{bare:?}");
+        assert!(bare.iter().all(|c| c.context.is_none() && c.indexed_text() == c.text));
+        assert_ne!(plain.fingerprint(), chunker.fingerprint());
+        // A file that is only a heading keeps it (nothing follows).
+        let doc = rag_connectors::load(std::path::Path::new("t.md"), b"# Title only\n").unwrap();
+        assert_eq!(chunker.chunk(&doc).len(), 1);
+    }
+
+    #[test]
+    fn context_lines_do_not_repeat_the_title() {
+        assert_eq!(context_line(Some("A"), Some("A › B")).as_deref(), Some("A › B"));
+        assert_eq!(context_line(Some("A"), Some("A")).as_deref(), Some("A"));
+        assert_eq!(context_line(Some("T"), Some("B")).as_deref(), Some("T › B"));
+        assert_eq!(context_line(Some(" "), None), None);
+        assert_eq!(context_line(None, Some("B")).as_deref(), Some("B"));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct FileEntry {
     pub n_chunks: u32,
     /// Document format.
     pub kind: String,
+    /// The chunker settings it was chunked with ([`crate::chunk::Chunker::fingerprint`]; empty in manifests
+    /// written before they were recorded): under other settings the file is chunked again.
+    #[serde(default)]
+    pub chunking: String,
     /// When it was ingested (seconds since the Unix epoch).
     pub ingested_at: u64,
 }
@@ -96,6 +100,7 @@ mod tests {
                 mtime_ns: 7,
                 n_chunks: 2,
                 kind: "md".into(),
+                chunking: "v2".into(),
                 ingested_at: 9,
             },
         );

@@ -100,6 +100,7 @@ struct Prepared {
     path: PathBuf,
     kind: String,
     title: Option<String>,
+    chunking: String,
     hash: String,
     size: u64,
     mtime_ns: u128,
@@ -364,17 +365,18 @@ impl Ingest<'_> {
             })
             .collect();
         // Similar lengths share a batch, so the embedder pads little.
-        missing.sort_by_key(|&(f, c)| pending[f].prepared.chunks[c].text.len());
+        missing.sort_by_key(|&(f, c)| pending[f].prepared.chunks[c].indexed_text().len());
         let mut failed: HashMap<usize, String> = HashMap::new();
         for batch in missing.chunks(self.batch_size.max(1)) {
             if self.cancel.is_cancelled() {
                 // Files still missing vectors are left for the next run; complete ones are written below.
                 break;
             }
-            let texts: Vec<&str> = batch
+            let indexed: Vec<std::borrow::Cow<'_, str>> = batch
                 .iter()
-                .map(|&(f, c)| pending[f].prepared.chunks[c].text.as_str())
+                .map(|&(f, c)| pending[f].prepared.chunks[c].indexed_text())
                 .collect();
+            let texts: Vec<&str> = indexed.iter().map(|t| t.as_ref()).collect();
             let started = Instant::now();
             match self.embedder.embed(&texts) {
                 Ok(vectors) => {
@@ -448,6 +450,7 @@ impl Ingest<'_> {
                     lines: chunk.location.lines,
                     pages: chunk.location.pages,
                     section: chunk.location.section,
+                    context: chunk.context,
                     doc_hash: prepared.hash.clone(),
                     chunk_hash,
                     flagged: None,
@@ -481,6 +484,7 @@ impl Ingest<'_> {
                 mtime_ns: prepared.mtime_ns,
                 n_chunks: n_chunks as u32,
                 kind: prepared.kind,
+                chunking: prepared.chunking,
                 ingested_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             },
         );
@@ -677,6 +681,9 @@ fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Ch
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
+    let chunking = chunker.fingerprint();
+    // Chunked under other settings (or before they were recorded): chunked again, whatever its content.
+    let previous = previous.filter(|p| p.chunking == chunking);
     if previous.is_some_and(|p| p.size == size && p.mtime_ns == mtime_ns) {
         return Outcome::Unchanged;
     }
@@ -709,7 +716,7 @@ fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Ch
     }
     let chunk_hashes = chunks
         .iter()
-        .map(|c| crate::models::hex(&Sha256::digest(c.text.as_bytes())))
+        .map(|c| crate::models::hex(&Sha256::digest(c.indexed_text().as_bytes())))
         .collect();
     Outcome::Ready(Box::new(Prepared {
         chunk_hashes,
@@ -717,6 +724,7 @@ fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Ch
         path: path.clone(),
         kind: doc.kind.name().to_owned(),
         title: doc.title.clone(),
+        chunking,
         hash,
         size,
         mtime_ns,

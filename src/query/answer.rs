@@ -22,7 +22,8 @@ pub struct Answer {
     pub invalid_citations: Vec<u32>,
     /// All passages given to the model.
     pub passages: Vec<Passage>,
-    /// Set when the engine answered without the model because retrieval found nothing relevant.
+    /// Set when the engine answered without the model because retrieval found nothing relevant, or (with
+    /// `retrieve.refuse_unsupported`) when no sentence of the model's answer is supported by the passages.
     pub refusal: Option<Refusal>,
     /// Each sentence of the answer with the passage it is attributed to, by the model or by the engine, or
     /// marked unsupported (empty for a refusal).
@@ -43,6 +44,15 @@ pub enum Refusal {
         /// The threshold.
         threshold: f32,
     },
+    /// The model answered, but no sentence of its answer is supported by the passages (the text is kept).
+    Unsupported,
+}
+
+impl Refusal {
+    /// Whether the generator ran (the answer text is the model's, not [`REFUSAL_TEXT`]).
+    pub fn generated(&self) -> bool {
+        matches!(self, Refusal::Unsupported)
+    }
 }
 
 /// The text of a refusal.

@@ -93,9 +93,12 @@ pub fn build_in_conversation(
     Prompt { system, user }
 }
 
-/// The line introducing a passage: its number and where it comes from.
+/// The line introducing a passage: its number, where it comes from, and the title and headings it falls under.
 pub(crate) fn header(passage: &Passage) -> String {
-    format!("[{}] {}:", passage.n, passage.describe())
+    match &passage.context {
+        Some(context) => format!("[{}] {} ({context}):", passage.n, passage.describe()),
+        None => format!("[{}] {}:", passage.n, passage.describe()),
+    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,10 @@ pub struct Passage {
     pub lines: Option<(u32, u32)>,
     /// First and last page, for paged formats.
     pub pages: Option<(u32, u32)>,
-    /// Section heading, for sectioned formats.
+    /// The path of headings it falls under, when its format has headings.
     pub section: Option<String>,
+    /// The context line it was indexed with (document title and heading path), if any.
+    pub context: Option<String>,
     /// The best ranking score among its chunks.
     pub score: f32,
     /// The best cosine similarity to the question among its chunks.
@@ -87,6 +89,7 @@ impl Passage {
             lines: p.lines,
             pages: p.pages,
             section: p.section.clone(),
+            context: p.context.clone(),
             score: hit.score,
             similarity: hit.similarity,
             chunk_ids: vec![hit.id],
@@ -255,6 +258,7 @@ pub(crate) mod tests {
             lines,
             pages,
             section: None,
+            context: None,
             score: 1.0,
             similarity: 0.5,
             chunk_ids: vec![n as u64],

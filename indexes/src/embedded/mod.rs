@@ -289,7 +289,9 @@ impl VectorIndex for EmbeddedIndex {
                         self.meta.dim
                     )));
                 }
-                let sparse = self.bm25.embed_document(&record.text);
+                let sparse = self
+                    .bm25
+                    .embed_document(&crate::indexed_text(record.payload.context.as_deref(), &record.text));
                 let vectors = Vectors::new_named([
                     (DENSE, qdrant_edge::Vector::from(record.vector)),
                     (SPARSE, qdrant_edge::Vector::from(sparse)),
@@ -493,6 +495,8 @@ struct StoredPayload {
     pages: Option<(u32, u32)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     section: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    context: Option<String>,
     doc_hash: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     chunk_hash: String,
@@ -513,6 +517,7 @@ impl StoredPayload {
             lines: p.lines,
             pages: p.pages,
             section: p.section,
+            context: p.context,
             doc_hash: p.doc_hash,
             chunk_hash: p.chunk_hash,
             flagged: p.flagged,
@@ -531,6 +536,7 @@ impl StoredPayload {
             lines: self.lines,
             pages: self.pages,
             section: self.section,
+            context: self.context,
             doc_hash: self.doc_hash,
             chunk_hash: self.chunk_hash,
             flagged: self.flagged,

@@ -244,8 +244,16 @@ pub(crate) fn answer_sources(answer: &Answer) {
             list.join(" ")
         );
     }
-    if answer.refusal.is_some() {
-        return;
+    match answer.refusal {
+        Some(rag::Refusal::Unsupported) => {
+            let _ = writeln!(
+                out,
+                "\nrag: no sentence of this answer is supported by the passages: the documents may not answer \
+                 this question."
+            );
+        }
+        Some(_) => return,
+        None => {}
     }
     let _ = writeln!(
         out,
@@ -297,6 +305,7 @@ pub(crate) fn answer_value(answer: &Answer, models: Value) -> Value {
             rag::Refusal::NothingRetrieved => json!({"reason": "nothing retrieved"}),
             rag::Refusal::NotRelevant { best_similarity, threshold } =>
                 json!({"reason": "not relevant", "best_similarity": best_similarity, "threshold": threshold}),
+            rag::Refusal::Unsupported => json!({"reason": "no sentence of the answer is supported by the passages"}),
         }),
         "models": models,
         "cited": answer.cited,
@@ -420,8 +429,8 @@ pub(crate) fn stream_to_stdout<'a>(
 /// The models behind an answer, for `--json` (no generator when the engine refused without it).
 pub(crate) fn models_json(engine: &rag::Engine, answer: &Answer) -> anyhow::Result<Value> {
     let generator = match answer.refusal {
-        Some(_) => None,
-        None => Some(engine.generator()?),
+        Some(refusal) if !refusal.generated() => None,
+        _ => Some(engine.generator()?),
     };
     let embedder = engine.embedder()?;
     Ok(json!({
