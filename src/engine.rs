@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, SearchMode, VectorIndex, FORMAT_VERSION};
 
-use crate::answer::{Answer, CitationStream, Refusal, Timings, REFUSAL_TEXT};
+use crate::answer::{Answer, CitationStream, OutputRules, Refusal, Timings, REFUSAL_TEXT};
 use crate::chunk::{Chunker, TokenChunker};
 use crate::config::{Config, DeviceChoice, EmbedBackend, GenerateBackend, RerankChoice, RetrieveMode};
 use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, OpenAiEmbedder, MINILM_ID};
@@ -668,7 +668,8 @@ impl Engine {
             seed: self.config.generate.seed,
             ..GenerateOptions::default()
         };
-        let mut stream = CitationStream::new(passages.len() as u32);
+        let rules = OutputRules::allowing_links_in(passages.iter().map(|p| p.text.clone()).collect());
+        let mut stream = CitationStream::with_rules(passages.len() as u32, rules);
         let mut cancelled = false;
         let mut first_token = None;
         let generation = generator.generate(&prompt, &options, &mut |piece| {

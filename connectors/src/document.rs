@@ -40,6 +40,15 @@ pub struct Heading {
 /// Separator between the headings of a section path.
 pub const PATH_SEPARATOR: &str = " › ";
 
+/// Headings joined by [`PATH_SEPARATOR`]; `None` for none.
+pub fn join_path(headings: &[&Heading]) -> Option<String> {
+    if headings.is_empty() {
+        return None;
+    }
+    let texts: Vec<&str> = headings.iter().map(|h| h.text.as_str()).collect();
+    Some(texts.join(PATH_SEPARATOR))
+}
+
 /// How byte offsets of [`Document::text`] map back to the source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocationMap {
@@ -117,6 +126,12 @@ impl Document {
     /// The headings the byte `offset` falls under, outermost first, joined by [`PATH_SEPARATOR`]; `None`
     /// before the first heading or without an outline.
     pub fn section_path(&self, offset: usize) -> Option<String> {
+        join_path(&self.headings_at(offset))
+    }
+
+    /// The headings whose sections hold byte `offset`, outermost first (a heading starting at `offset`
+    /// included).
+    pub fn headings_at(&self, offset: usize) -> Vec<&Heading> {
         let mut path: Vec<&Heading> = Vec::new();
         for heading in self.outline.iter().take_while(|h| h.offset <= offset) {
             while path.last().is_some_and(|last| last.level >= heading.level) {
@@ -124,11 +139,7 @@ impl Document {
             }
             path.push(heading);
         }
-        if path.is_empty() {
-            return None;
-        }
-        let texts: Vec<&str> = path.iter().map(|h| h.text.as_str()).collect();
-        Some(texts.join(PATH_SEPARATOR))
+        path
     }
 
     /// Whether every non-blank line of the byte span `range` belongs to a heading of the outline (a chunk

@@ -16,7 +16,7 @@ mod kind;
 mod pdf;
 mod text;
 
-pub use document::{Document, Heading, Location, LocationMap, PATH_SEPARATOR};
+pub use document::{join_path, Document, Heading, Location, LocationMap, PATH_SEPARATOR};
 pub use error::Error;
 pub use kind::DocKind;
 pub use pdf::in_pdf_extraction;

@@ -34,6 +34,23 @@ impl Chunk {
     }
 }
 
+/// The context line of a chunk starting at byte `start`: the title and the headings above it that its own text
+/// does not show (a chunk that begins with its heading, or a first chunk that begins with the title, is
+/// embedded as written).
+fn context_before(doc: &Document, start: usize) -> Option<String> {
+    let mut above = doc.headings_at(start);
+    above.retain(|h| h.offset < start);
+    let section = rag_connectors::join_path(&above);
+    let title = doc.title.as_deref().filter(|title| {
+        // A title that is a heading of the text counts only once the chunk starts past it.
+        match doc.outline.iter().find(|h| h.text == *title) {
+            Some(heading) => heading.offset < start,
+            None => true,
+        }
+    });
+    context_line(title, section.as_deref())
+}
+
 /// The context line of a chunk: the document title and the chunk's heading path, the title left out when the
 /// path already starts with it.
 pub fn context_line(title: Option<&str>, section: Option<&str>) -> Option<String> {
@@ -209,7 +226,7 @@ impl Chunker for TokenChunker {
                 .map(|(idx, (_, (offset, text)))| {
                     let location = doc.locate(offset..offset + text.len());
                     let context = if self.context {
-                        context_line(doc.title.as_deref(), location.section.as_deref())
+                        context_before(doc, offset)
                     } else {
                         None
                     };

@@ -202,15 +202,22 @@ fn parse_group(inner: &str) -> Option<Vec<u32>> {
 #[derive(Debug)]
 pub struct CitationStream {
     n_passages: u32,
+    rules: OutputRules,
     raw: String,
     shown: usize,
 }
 
 impl CitationStream {
-    /// A filter for answers over `n_passages` passages.
+    /// A filter for answers over `n_passages` passages, with no link allowed.
     pub fn new(n_passages: u32) -> CitationStream {
+        Self::with_rules(n_passages, OutputRules::default())
+    }
+
+    /// A filter for answers over `n_passages` passages under `rules`.
+    pub fn with_rules(n_passages: u32, rules: OutputRules) -> CitationStream {
         CitationStream {
             n_passages,
+            rules,
             raw: String::new(),
             shown: 0,
         }
@@ -222,9 +229,10 @@ impl CitationStream {
         let settled = settled_len(&self.raw);
         let checked = check_citations(&self.raw[..settled], self.n_passages);
         // The output rules settle in turn: up to the first image or tag that later text could still close.
-        let (_, hold) = scan_markup(&checked.text);
+        let (_, hold) = self.rules.apply(&checked.text, false);
         let upto = hold.unwrap_or(checked.text.len());
-        let clean = scan_markup(checked.text[..upto].trim_end()).0;
+        // The prefix before the hold ends where every image, tag and link in it is complete.
+        let clean = self.rules.apply(checked.text[..upto].trim_end(), true).0;
         self.emit(clean.trim())
     }
 
@@ -244,7 +252,7 @@ impl CitationStream {
     /// trimmed).
     pub fn checked(&self) -> CheckedCitations {
         let mut checked = check_citations(&self.raw, self.n_passages);
-        checked.text = scan_markup(&checked.text).0.trim().to_owned();
+        checked.text = self.rules.apply(&checked.text, true).0.trim().to_owned();
         checked
     }
 
@@ -256,40 +264,107 @@ impl CitationStream {
     }
 }
 
+/// What replaces a link that no passage contains.
+pub const LINK_REMOVED: &str = "(link removed)";
+
 /// Output rules in code, not in the prompt: an answer never carries a markdown image (`![alt](url)`, which a
-/// renderer would fetch, carrying data out) or an HTML tag. Returns the text without them, and where the first
-/// image or tag starts that the text so far leaves unfinished (later text could still complete it; at the end
-/// of the stream it stays as it is, plain text).
-pub fn scan_markup(text: &str) -> (String, Option<usize>) {
-    let mut out = String::with_capacity(text.len());
-    let mut hold = None;
-    let mut i = 0;
-    while i < text.len() {
-        let rest = &text[i..];
-        let found = if rest.starts_with("![") {
-            image_len(rest)
-        } else if rest == "!" {
-            // The text so far may stop between the `!` and the `[` of an image.
-            Markup::Unfinished
-        } else if rest.starts_with('<') {
-            tag_len(rest)
-        } else {
-            Markup::Not
-        };
-        match found {
-            Markup::Complete(len) => {
-                i += len;
-                continue;
-            }
-            Markup::Unfinished if hold.is_none() => hold = Some(i),
-            Markup::Unfinished | Markup::Not => {}
-        }
-        // Copy one character.
-        let len = text[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&text[i..i + len]);
-        i += len;
+/// renderer would fetch, carrying data out) or an HTML tag, and carries an `http(s)://` link only when a passage
+/// given to the model contains it (a link the model composed, for example with data from the conversation in
+/// its query string, becomes [`LINK_REMOVED`]).
+#[derive(Debug, Clone, Default)]
+pub struct OutputRules {
+    /// The texts links must come from (the passages' texts).
+    sources: Vec<String>,
+}
+
+impl OutputRules {
+    /// Rules that allow the links the given texts contain.
+    pub fn allowing_links_in(sources: Vec<String>) -> OutputRules {
+        OutputRules { sources }
     }
-    (out, hold)
+
+    fn allows(&self, url: &str) -> bool {
+        self.sources.iter().any(|s| s.contains(url))
+    }
+
+    /// The text with the rules applied, and where the first image, tag or link starts that the text so far
+    /// leaves unfinished (later text could still complete it). With `at_end`, the text is all there is: a link
+    /// reaching its end is complete, and an unfinished image or tag stays as it is, plain text.
+    pub fn apply(&self, text: &str, at_end: bool) -> (String, Option<usize>) {
+        let mut out = String::with_capacity(text.len());
+        let mut hold = None;
+        let mut i = 0;
+        while i < text.len() {
+            let rest = &text[i..];
+            let after_word = text[..i].chars().next_back().is_some_and(char::is_alphanumeric);
+            let found = if rest.starts_with("![") {
+                image_len(rest)
+            } else if rest == "!" {
+                // The text so far may stop between the `!` and the `[` of an image.
+                Markup::Unfinished
+            } else if rest.starts_with('<') {
+                tag_len(rest)
+            } else if !after_word && starts_link(rest) {
+                match link_len(rest, at_end) {
+                    Markup::Complete(len) => {
+                        let url = &rest[..len];
+                        out.push_str(if self.allows(url) { url } else { LINK_REMOVED });
+                        i += len;
+                        continue;
+                    }
+                    other => other,
+                }
+            } else {
+                Markup::Not
+            };
+            match found {
+                Markup::Complete(len) => {
+                    i += len;
+                    continue;
+                }
+                Markup::Unfinished if hold.is_none() => hold = Some(i),
+                Markup::Unfinished | Markup::Not => {}
+            }
+            // Copy one character.
+            let len = text[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&text[i..i + len]);
+            i += len;
+        }
+        (out, hold)
+    }
+}
+
+/// Whether `rest` starts with `http://` or `https://` (any case), or could still (it is a prefix of one).
+fn starts_link(rest: &str) -> bool {
+    let head: String = rest.chars().take(8).collect::<String>().to_ascii_lowercase();
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| head.starts_with(scheme) || (head.len() < scheme.len() && scheme.starts_with(&head)))
+        && rest.starts_with(['h', 'H'])
+}
+
+/// A link's length: up to whitespace or a character that ends a URL in text (`<>"`()[]{}`), without trailing
+/// sentence punctuation. Unfinished while it reaches the end of a text that may go on (or is only a prefix of
+/// `http://`).
+fn link_len(rest: &str, at_end: bool) -> Markup {
+    let end = rest
+        .find(|c: char| c.is_whitespace() || "<>\"`()[]{}".contains(c))
+        .unwrap_or(rest.len());
+    if end == rest.len() && !at_end {
+        return Markup::Unfinished;
+    }
+    let url = rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '*', '_']);
+    let lower = url.to_ascii_lowercase();
+    let body = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    match body {
+        Some(host) if !host.is_empty() => Markup::Complete(url.len()),
+        _ => Markup::Not,
+    }
+}
+
+/// The output rules with no link allowed (see [`OutputRules`]), on a text that is all there is.
+pub fn scan_markup(text: &str) -> (String, Option<usize>) {
+    OutputRules::default().apply(text, true)
 }
 
 /// What a piece of text starting with `![` or `<` is.
@@ -476,6 +551,34 @@ mod tests {
             shown,
             "The warranty is 2 years [1].   bold a < b and 3 > 2. ![not an image] (nor this)"
         );
+    }
+
+    /// Issue 16.5: a link is kept only when a passage contains it; one the model made up (data in its query
+    /// string) is removed, streamed or final, however the text is cut.
+    #[test]
+    fn links_no_passage_contains_are_removed() {
+        let rules = || OutputRules::allowing_links_in(vec!["Manual: https://example.com/pump.pdf (page 3).".into()]);
+        let text = "See https://example.com/pump.pdf. Send it to https://evil.example/c?d=secret now, or \
+                    HTTP://EVIL.example/x! Not links: https, http:// alone, xhttps://a.b, ahttp.";
+        let want = "See https://example.com/pump.pdf. Send it to (link removed) now, or (link removed)! Not links: \
+                    https, http:// alone, xhttps://a.b, ahttp.";
+        for piece in 1..9 {
+            let mut stream = CitationStream::with_rules(1, rules());
+            let chars: Vec<char> = text.chars().collect();
+            let mut shown = String::new();
+            for part in chars.chunks(piece) {
+                let streamed = stream.push(&part.iter().collect::<String>());
+                assert!(!streamed.contains("evil"), "{streamed:?}");
+                shown.push_str(&streamed);
+            }
+            shown.push_str(&stream.finish());
+            assert_eq!(shown, want, "pieces of {piece}");
+            assert_eq!(stream.final_text(), want);
+        }
+        // A link at the very end is complete there.
+        let mut stream = CitationStream::with_rules(1, rules());
+        assert_eq!(stream.push("go to https://evil.example"), "go to");
+        assert_eq!(stream.finish(), " (link removed)");
     }
 
     #[test]
