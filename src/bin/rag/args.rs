@@ -36,8 +36,8 @@ pub(crate) struct Args {
     /// The embedding model's name on the server (with --embed-server).
     #[arg(long, global = true, env = "RAG_EMBED_SERVER_MODEL")]
     pub(crate) embed_server_model: Option<String>,
-    /// Generator: a GGUF file (llama or qwen2 family, byte-level BPE tokenizer), or a known name
-    /// (smollm2-135m, qwen2.5-0.5b).
+    /// Generator: a GGUF file (llama, qwen2, gemma or phi3 family), or a known name
+    /// (smollm2-135m, qwen2.5-0.5b, gemma3-270m).
     #[arg(long, global = true, env = "RAG_LLM")]
     pub(crate) llm: Option<PathBuf>,
     /// Use an OpenAI-compatible server for generation at this base URL (vLLM, llama.cpp server, Ollama, TGI);
