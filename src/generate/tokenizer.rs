@@ -99,12 +99,7 @@ fn byte_level(md: &HashMap<String, Value>) -> Result<Tokenizer, String> {
     };
     tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
     tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
-    let special: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|(_, &t)| t == TOKEN_TYPE_CONTROL || t == TOKEN_TYPE_USER_DEFINED)
-        .map(|(token, _)| AddedToken::from(token.clone(), true))
-        .collect();
+    let special = of_types(&tokens, &types, &[TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED], true);
     tokenizer
         .add_special_tokens(special)
         .map_err(|e| format!("special tokens: {e}"))?;
@@ -181,25 +176,25 @@ fn sentencepiece(md: &HashMap<String, Value>) -> Result<Tokenizer, String> {
         decoders.push(Strip::new(' ', 1, 0).into());
     }
     tokenizer.with_decoder(Some(DecoderSequence::new(decoders)));
-    let user_defined: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|(_, &t)| t == TOKEN_TYPE_USER_DEFINED)
-        .map(|(token, _)| AddedToken::from(token.clone(), false).normalized(false))
-        .collect();
+    let user_defined = of_types(&tokens, &types, &[TOKEN_TYPE_USER_DEFINED], false);
     tokenizer
-        .add_tokens(user_defined)
+        .add_tokens(user_defined.into_iter().map(|t| t.normalized(false)))
         .map_err(|e| format!("user-defined tokens: {e}"))?;
-    let control: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|(_, &t)| t == TOKEN_TYPE_CONTROL)
-        .map(|(token, _)| AddedToken::from(token.clone(), true))
-        .collect();
     tokenizer
-        .add_special_tokens(control)
+        .add_special_tokens(of_types(&tokens, &types, &[TOKEN_TYPE_CONTROL], true))
         .map_err(|e| format!("special tokens: {e}"))?;
     Ok(tokenizer)
+}
+
+/// The tokens of the given GGUF token types, as added tokens (`special`: matched only where special tokens are
+/// enabled).
+fn of_types(tokens: &[String], types: &[i32], wanted: &[i32], special: bool) -> Vec<AddedToken> {
+    tokens
+        .iter()
+        .zip(types)
+        .filter(|(_, t)| wanted.contains(t))
+        .map(|(token, _)| AddedToken::from(token.clone(), special))
+        .collect()
 }
 
 /// `tokenizer.ggml.token_type`, normal where absent.

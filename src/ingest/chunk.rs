@@ -3,10 +3,10 @@
 //! Chunks are sized in the embedding model's own tokens (`text-splitter` with the model's `tokenizers`
 //! tokenizer), split at the largest semantic boundary that fits (markdown structure for markdown; paragraphs,
 //! sentences, words otherwise), and overlap by a configurable number of tokens. Every chunk keeps its
-//! [`Location`] in the source, and its context: the document title and the path of headings it falls under
-//! (`Handbook › Leave › Sick leave`), embedded and indexed with its text so that a chunk deep in a section still
-//! matches what the section is about. A chunk that would hold nothing but headings is not kept when a chunk
-//! follows it (those headings are in the next chunk's context).
+//! [`Location`] in the source (its `section` is the path of headings it falls under, `Handbook › Leave › Sick
+//! leave`). With `chunk.context` (off by default, see eval/RESULTS.md) a chunk also carries a context line, the
+//! document title and the headings above it, embedded and indexed with its text, and a chunk that would hold
+//! nothing but headings is not kept when a chunk follows it (those headings are in the next chunk's context).
 
 use rag_connectors::{DocKind, Document, Location, LocationMap};
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
