@@ -38,6 +38,34 @@ pub struct IndexConfig {
     /// The index directory (default `.rag`). rag writes only into a new or empty directory, or one it marked
     /// as its index; anything else is refused.
     pub dir: PathBuf,
+    /// The Qdrant server's gRPC URL for `backend = "qdrant"` (default `http://127.0.0.1:6334`).
+    pub url: String,
+    /// The collection holding the chunks (default `rag`); rag keeps its state in `<collection>_rag_state`.
+    pub collection: String,
+    /// Qdrant's API key; never read from or written to the file: the CLI takes it from `RAG_QDRANT_API_KEY`.
+    /// Sent only over https, or over http to a loopback address, unless `allow_insecure_key`.
+    #[serde(skip)]
+    pub api_key: Option<Secret>,
+    /// Send the Qdrant key over plain http to a host that is not loopback (default false).
+    pub allow_insecure_key: bool,
+    /// Shards of a new collection (default 1).
+    pub shards: u32,
+    /// Replicas of each shard of a new collection (default 1).
+    pub replication_factor: u32,
+    /// Replicas that must acknowledge each write, for a new collection (default 1).
+    pub write_consistency_factor: u32,
+    /// How searches read a replicated collection: `one`, `majority`, `quorum`, `all`, or a number of replicas
+    /// (default `one`).
+    pub read_consistency: String,
+    /// Seconds one request to the server may take (default 30).
+    pub timeout_s: u64,
+    /// Seconds to wait for a connection (default 5).
+    pub connect_timeout_s: u64,
+    /// Seconds a writer's lease on the collection lasts without renewal (default 60): a crashed ingest blocks
+    /// other writers at most this long.
+    pub lease_s: u64,
+    /// Upsert requests in flight at once during ingest (default 4).
+    pub in_flight: usize,
 }
 
 impl Default for IndexConfig {
@@ -45,7 +73,109 @@ impl Default for IndexConfig {
         IndexConfig {
             backend: IndexBackend::Embedded,
             dir: PathBuf::from(".rag"),
+            url: "http://127.0.0.1:6334".into(),
+            collection: "rag".into(),
+            api_key: None,
+            allow_insecure_key: false,
+            shards: 1,
+            replication_factor: 1,
+            write_consistency_factor: 1,
+            read_consistency: "one".into(),
+            timeout_s: 30,
+            connect_timeout_s: 5,
+            lease_s: 60,
+            in_flight: 4,
         }
+    }
+}
+
+impl IndexConfig {
+    /// Points the configuration at `spec`: `qdrant://HOST:PORT/COLLECTION` (`qdrants://` for TLS) selects the
+    /// Qdrant backend; anything else is an index directory.
+    pub fn set_location(&mut self, spec: &str) -> Result<()> {
+        let server = spec
+            .strip_prefix("qdrant://")
+            .map(|rest| ("http", rest))
+            .or_else(|| spec.strip_prefix("qdrants://").map(|rest| ("https", rest)));
+        match server {
+            Some((scheme, rest)) => {
+                let (host, collection) = rest.split_once('/').unwrap_or((rest, ""));
+                if host.is_empty() {
+                    return Err(Error::Config(format!(
+                        "--index {spec:?}: no host (use qdrant://HOST:PORT/COLLECTION)"
+                    )));
+                }
+                let host = if host.contains(':') && !host.ends_with(']') {
+                    host.to_owned()
+                } else {
+                    format!("{host}:6334")
+                };
+                self.backend = IndexBackend::Qdrant;
+                self.url = format!("{scheme}://{host}");
+                let collection = collection.trim_end_matches('/');
+                if !collection.is_empty() {
+                    self.collection = collection.to_owned();
+                }
+            }
+            None => {
+                self.backend = IndexBackend::Embedded;
+                self.dir = PathBuf::from(spec);
+            }
+        }
+        Ok(())
+    }
+
+    /// How the index is named in messages: its directory, or `qdrant://host:port/collection`.
+    pub fn location(&self) -> String {
+        match self.backend {
+            IndexBackend::Embedded => self.dir.display().to_string(),
+            IndexBackend::Qdrant => self.qdrant_options().map(|o| o.location()).unwrap_or_default(),
+        }
+    }
+
+    /// The Qdrant backend's options; fails on a `read_consistency` it does not know, or a key that would be
+    /// sent where it can be read on the way.
+    pub fn qdrant_options(&self) -> Result<rag_indexes::QdrantOptions> {
+        use rag_indexes::ReadConsistency;
+        let read_consistency = match self.read_consistency.trim().to_ascii_lowercase().as_str() {
+            "" | "one" => ReadConsistency::One,
+            "majority" => ReadConsistency::Majority,
+            "quorum" => ReadConsistency::Quorum,
+            "all" => ReadConsistency::All,
+            n => match n.parse::<u64>() {
+                Ok(n) if n > 0 => ReadConsistency::Factor(n),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "index.read_consistency = {:?}: use one, majority, quorum, all or a number of replicas",
+                        self.read_consistency
+                    )))
+                }
+            },
+        };
+        if self.api_key.is_some() {
+            let endpoint = crate::remote::Endpoint {
+                base_url: self.url.clone(),
+                model: String::new(),
+                api_key: self.api_key.clone(),
+                allow_insecure_key: self.allow_insecure_key,
+                timeout: std::time::Duration::from_secs(1),
+                attempts: 1,
+            };
+            endpoint.check_key_transport().map_err(Error::Config)?;
+        }
+        Ok(rag_indexes::QdrantOptions {
+            url: self.url.clone(),
+            collection: self.collection.clone(),
+            api_key: self.api_key.as_ref().map(|k| k.expose().to_owned()),
+            shards: self.shards,
+            replication_factor: self.replication_factor,
+            write_consistency_factor: self.write_consistency_factor,
+            read_consistency,
+            timeout: std::time::Duration::from_secs(self.timeout_s.max(1)),
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_s.max(1)),
+            lease: std::time::Duration::from_secs(self.lease_s.max(3)),
+            in_flight: self.in_flight.max(1),
+        })
     }
 }
 
@@ -55,6 +185,8 @@ impl Default for IndexConfig {
 pub enum IndexBackend {
     /// In-process Qdrant (qdrant-edge) on a local directory.
     Embedded,
+    /// A collection on a Qdrant server or cluster, through `qdrant-client`.
+    Qdrant,
 }
 
 /// A secret (an API key): kept out of every `Debug` and `Display` output, never serialized.
@@ -433,7 +565,8 @@ impl Config {
     }
 
     /// Takes the API keys from the environment, as both binaries do: `RAG_EMBED_API_KEY`, else `RAG_API_KEY`,
-    /// else `OPENAI_API_KEY` for the embedding server; `RAG_API_KEY`, else `OPENAI_API_KEY` for generation.
+    /// else `OPENAI_API_KEY` for the embedding server; `RAG_API_KEY`, else `OPENAI_API_KEY` for generation;
+    /// `RAG_QDRANT_API_KEY` for a Qdrant server.
     /// (Binaries call this; the library never reads the environment by itself.)
     pub fn keys_from_env(&mut self) {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -442,6 +575,7 @@ impl Config {
             .or_else(|| var("OPENAI_API_KEY"))
             .map(Secret::new);
         self.generate.api_key = var("RAG_API_KEY").or_else(|| var("OPENAI_API_KEY")).map(Secret::new);
+        self.index.api_key = var("RAG_QDRANT_API_KEY").map(Secret::new);
     }
 
     /// The configuration as TOML (without keys), as [`Config::from_toml`] reads it back.

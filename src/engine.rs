@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use rag_indexes::{Bm25Params, EmbeddedIndex, IndexMeta, Query, SearchFilter, SearchMode, VectorIndex, FORMAT_VERSION};
+use rag_indexes::{Bm25Params, IndexMeta, Query, SearchFilter, SearchMode, VectorIndex, FORMAT_VERSION};
 
 use crate::answer::{Answer, CitationStream, OutputRules, Refusal, Timings, REFUSAL_TEXT};
 use crate::chunk::{Chunker, TokenChunker};
@@ -52,7 +52,7 @@ pub struct SearchResult {
 /// What `rag status` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexStatus {
-    /// The index directory.
+    /// Where the index lives: its directory, or `qdrant://host:port/collection`.
     pub dir: PathBuf,
     /// The embedding model the index was built with.
     pub model_id: String,
@@ -365,17 +365,35 @@ impl Engine {
         self.config.index_dir()
     }
 
+    /// Where the index lives, for messages: its directory or `qdrant://host:port/collection`.
+    pub fn index_location(&self) -> String {
+        self.config.index.location()
+    }
+
+    /// Fails at once when another writer holds the index (checked before models load).
+    fn check_writable(&self) -> Result<()> {
+        crate::index::check_writable(&self.config.index)
+    }
+
+    /// Opens the configured index for writing, creating it with `meta` if it does not exist.
+    pub fn open_index_for_writing(&self, meta: &IndexMeta) -> Result<Box<dyn VectorIndex>> {
+        crate::index::open_for_writing(&self.config.index, meta)
+    }
+
+    /// Opens the configured index for reading, checked against `expected` when given.
+    pub fn open_index_for_reading(&self, expected: Option<&IndexMeta>) -> Result<Box<dyn VectorIndex>> {
+        crate::index::open_for_reading(&self.config.index, expected)
+    }
+
     /// Indexes the files under `paths` (files or directories), re-indexing only what changed.
     pub fn ingest(&self, paths: &[PathBuf]) -> Result<IngestReport> {
         // A second writer fails before models are loaded, not after.
-        EmbeddedIndex::check_writable(self.index_dir())?;
+        self.check_writable()?;
         let embedder = self.embedder()?;
         let chunker = self.chunker()?;
-        let dir = self.index_dir();
-        let mut index = EmbeddedIndex::open_or_create(dir, &self.index_meta(&*embedder))?;
+        let mut index = self.open_index_for_writing(&self.index_meta(&*embedder))?;
         Ingest {
-            index: &mut index,
-            index_dir: dir,
+            index: &mut *index,
             embedder: &*embedder,
             chunker,
             batch_size: self.config.embed.batch_size,
@@ -395,11 +413,11 @@ impl Engine {
     }
 
     /// Opens the index for reading, checking it against the embedder; an empty index is an error.
-    fn open_for_search(&self, embedder: &dyn Embedder) -> Result<EmbeddedIndex> {
-        let index = EmbeddedIndex::open_read(self.index_dir(), Some(&self.index_meta(embedder)))?;
+    fn open_for_search(&self, embedder: &dyn Embedder) -> Result<Box<dyn VectorIndex>> {
+        let index = self.open_index_for_reading(Some(&self.index_meta(embedder)))?;
         if index.count()? == 0 {
             return Err(Error::EmptyIndex {
-                path: self.index_dir().to_path_buf(),
+                path: index.location().into(),
             });
         }
         Ok(index)
@@ -426,7 +444,7 @@ impl Engine {
 pub struct Searcher<'a> {
     engine: &'a Engine,
     embedder: Arc<dyn Embedder>,
-    index: EmbeddedIndex,
+    index: Box<dyn VectorIndex>,
 }
 
 impl Searcher<'_> {
@@ -438,13 +456,13 @@ impl Searcher<'_> {
         on_text: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<Answer> {
         let started = Instant::now();
-        let (hits, timings) = self.engine.retrieve(&self.index, &*self.embedder, question, options)?;
+        let (hits, timings) = self.engine.retrieve(&*self.index, &*self.embedder, question, options)?;
         self.engine.answer(hits, timings, question, &[], on_text, started)
     }
 
     /// Retrieves the best chunks for `query`, each as its own passage, best first.
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
-        let (hits, _) = self.engine.retrieve(&self.index, &*self.embedder, query, options)?;
+        let (hits, _) = self.engine.retrieve(&*self.index, &*self.embedder, query, options)?;
         Ok(hits
             .iter()
             .enumerate()
@@ -479,7 +497,7 @@ impl Engine {
             RetrieveMode::Dense => SearchMode::Dense,
             RetrieveMode::Bm25 => SearchMode::Sparse,
         };
-        let Some(filter) = self.filter(options)? else {
+        let Some(filter) = self.filter(index, options)? else {
             // A path glob that matches no ingested file: nothing can be found.
             return Ok((Vec::new(), timings));
         };
@@ -515,7 +533,7 @@ impl Engine {
     }
 
     /// The index filter for `options`: `Ok(None)` when a path glob matches no ingested file.
-    fn filter(&self, options: &SearchOptions) -> Result<Option<Option<SearchFilter>>> {
+    fn filter(&self, index: &dyn VectorIndex, options: &SearchOptions) -> Result<Option<Option<SearchFilter>>> {
         let mut filter = SearchFilter::default();
         if !options.kinds.is_empty() {
             filter.kinds = Some(options.kinds.iter().map(|k| k.trim().to_ascii_lowercase()).collect());
@@ -534,7 +552,7 @@ impl Engine {
             let absolute = glob.starts_with('/');
             let matcher = build(glob)?;
             let anywhere = build(&format!("**/{glob}"))?;
-            let manifest = Manifest::load(self.index_dir())?;
+            let manifest = Manifest::load(index)?;
             let sources: Vec<String> = manifest
                 .files
                 .keys()
@@ -579,7 +597,7 @@ impl Engine {
         let embedder = self.embedder()?;
         let index = self.open_for_search(&*embedder)?;
         let open = started.elapsed();
-        let (hits, mut timings) = self.retrieve(&index, &*embedder, query, options)?;
+        let (hits, mut timings) = self.retrieve(&*index, &*embedder, query, options)?;
         timings.open = open;
         // Generation can take seconds: release the index first, so other processes can open it.
         drop(index);
@@ -727,19 +745,40 @@ impl Engine {
 
     /// What the index holds.
     pub fn status(&self) -> Result<IndexStatus> {
-        let dir = self.index_dir();
-        let index = EmbeddedIndex::open_read(dir, None)?;
+        let index = self.open_index_for_reading(None)?;
         let meta = index.meta().clone();
-        let n_chunks = index.count()?;
-        drop(index);
         Ok(IndexStatus {
-            dir: dir.to_path_buf(),
+            dir: index.location().into(),
             model_id: meta.model_id,
             dim: meta.dim,
-            n_chunks,
-            manifest: Manifest::load(dir)?,
-            size_bytes: dir_size(dir),
+            n_chunks: index.count()?,
+            manifest: Manifest::load(&*index)?,
+            size_bytes: index.size_bytes().unwrap_or(0),
         })
+    }
+
+    /// Copies the index (vectors, payload, manifest) to the index `to` configures, without re-embedding; the
+    /// target must be new or hold an index of the same embedder. Search results are the same after the copy.
+    pub fn copy_index(
+        &self,
+        to: &crate::config::IndexConfig,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<rag_indexes::CopyReport> {
+        let from = self.open_index_for_reading(None)?;
+        crate::index::check_writable(to)?;
+        let mut target = crate::index::open_for_writing(to, from.meta())?;
+        if target.location() == from.location() {
+            return Err(Error::Config(format!(
+                "copy: {} is both the source and the target",
+                from.location()
+            )));
+        }
+        Ok(rag_indexes::copy_index(
+            &*from,
+            &mut *target,
+            &[Manifest::STATE],
+            progress,
+        )?)
     }
 }
 

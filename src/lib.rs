@@ -13,6 +13,7 @@ pub mod embed;
 mod engine;
 mod error;
 pub mod generate;
+pub mod index;
 mod ingest;
 pub mod models;
 pub mod progress;

@@ -21,6 +21,17 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// A server collection exists that rag did not create: nothing in it is touched.
+    #[error(
+        "{location} is not a rag index: the collection exists but rag did not create it (there is no \
+         {state} beside it); rag will not write into it: name a new collection"
+    )]
+    ForeignCollection {
+        /// The server and collection.
+        location: String,
+        /// The state collection rag would have created first.
+        state: String,
+    },
     /// The index was built with another embedding model or dimension.
     #[error(
         "index at {path} was built with embedding model {found_model} ({found_dim} dims), \
@@ -74,6 +85,40 @@ pub enum Error {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// Another writer holds the write lease of a server collection.
+    #[error(
+        "index at {location} is being written by {holder} (an ingest in progress?); its lease expires in \
+         {remaining_s} s if that writer stopped"
+    )]
+    Leased {
+        /// The server and collection.
+        location: String,
+        /// Who holds the lease (process and host).
+        holder: String,
+        /// Seconds until the lease expires unless renewed.
+        remaining_s: u64,
+    },
+    /// The Qdrant server could not be reached or refused a request.
+    #[error("Qdrant at {location}: {reason}")]
+    Server {
+        /// The server and collection.
+        location: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The Qdrant server runs a version this build was not tested with.
+    #[error(
+        "Qdrant at {location} runs version {found}; this rag is tested with Qdrant {supported} only: \
+         use a server of one of those versions"
+    )]
+    ServerVersion {
+        /// The server and collection.
+        location: String,
+        /// The version the server reported.
+        found: String,
+        /// The supported minor versions.
+        supported: String,
     },
     /// The storage engine reported an error.
     #[error("index storage: {0}")]

@@ -3,15 +3,22 @@
 //! The API boundary is the [`VectorIndex`] trait.
 //! The default backend, [`EmbeddedIndex`], runs Qdrant in-process (`qdrant-edge`) on a directory: a dense
 //! vector (cosine) and a BM25 sparse vector per chunk, fused with reciprocal-rank fusion inside the index.
+//! The second backend, [`QdrantIndex`], keeps the same schema in a collection of a Qdrant server or cluster
+//! (`qdrant-client`), with the engine's state (manifest, write lease) in a companion collection.
 //! This crate never parses or interprets chunk text beyond handing it to BM25; it knows nothing of connectors,
 //! embedders or the engine.
 
+mod copy;
 mod embedded;
 mod error;
+mod qdrant;
 mod record;
+mod stored;
 
+pub use copy::{copy_index, CopyReport};
 pub use embedded::{EmbeddedIndex, LOAD_WAIT};
 pub use error::Error;
+pub use qdrant::{QdrantIndex, QdrantOptions, ReadConsistency, SUPPORTED_SERVER_VERSIONS};
 pub use record::{
     indexed_text, Bm25Params, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, StoredKey,
     FORMAT_VERSION,
@@ -43,4 +50,25 @@ pub trait VectorIndex: Send + Sync {
     fn delete_ids(&mut self, ids: &[u64]) -> Result<(), Error>;
     /// Makes all writes so far durable.
     fn commit(&mut self) -> Result<(), Error>;
+    /// Every stored record with its vector, text and payload, handed to `each` a page at a time (copying an
+    /// index to another backend without re-embedding).
+    fn scroll_records(&self, each: &mut dyn FnMut(Vec<Record>) -> Result<(), Error>) -> Result<(), Error>;
+    /// Reads a named piece of the engine's state kept with the index (the manifest, the mark of an unfinished
+    /// ingest): `None` when it was never written.
+    fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, Error>;
+    /// Stores a named piece of state durably, replacing the old one as a whole (a reader sees the old or the
+    /// new bytes, never a mix).
+    fn write_state(&mut self, name: &str, bytes: &[u8]) -> Result<(), Error>;
+    /// Removes a named piece of state (nothing happens when there is none).
+    fn remove_state(&mut self, name: &str) -> Result<(), Error>;
+    /// Where the index lives, for messages: its directory, or the server and collection.
+    fn location(&self) -> String;
+    /// The local directory holding the index, if it has one (ingest never walks into it).
+    fn local_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+    /// Bytes the index takes on disk, when the backend can tell.
+    fn size_bytes(&self) -> Option<u64> {
+        None
+    }
 }

@@ -1,12 +1,13 @@
 //! [`Manifest`]: what has been ingested from which file, so re-running ingest only touches what changed.
 //!
-//! Stored as `manifest.json` in the index directory, replaced atomically, and written only after the index
+//! Stored with the index as its state `manifest.json` (a file in the index directory, or a piece of the
+//! state collection on a Qdrant server), replaced atomically, and written only after the index
 //! commit that made its entries durable: after a crash the manifest may lag the index (the work is redone,
 //! idempotently, since chunk ids are stable), never lead it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
+use rag_indexes::VectorIndex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -44,33 +45,27 @@ pub struct FileEntry {
 }
 
 impl Manifest {
-    /// Reads the manifest of the index at `dir` (empty if there is none yet).
-    pub fn load(dir: &Path) -> Result<Manifest> {
-        let path = dir.join(FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let manifest: Manifest = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Config(format!("{}: damaged manifest: {e}", path.display())))?;
-                Ok(manifest)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+    /// Reads the manifest kept with `index` (empty if there is none yet).
+    pub fn load(index: &dyn VectorIndex) -> Result<Manifest> {
+        match index.read_state(FILE)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Config(format!("{}: damaged manifest: {e}", index.location()))),
+            None => Ok(Manifest {
                 version: VERSION,
                 files: BTreeMap::new(),
             }),
-            Err(e) => Err(Error::io(path, e)),
         }
     }
 
-    /// Writes the manifest atomically (temporary file, fsync, rename).
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let path: PathBuf = dir.join(FILE);
+    /// Writes the manifest with `index`, replacing the old one atomically.
+    pub fn save(&self, index: &mut dyn VectorIndex) -> Result<()> {
         let json = serde_json::to_vec(self).map_err(|e| Error::Config(e.to_string()))?;
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        std::fs::write(tmp.path(), json).map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        index.write_state(FILE, &json)?;
         Ok(())
     }
+
+    /// The name of the state the manifest is kept under (`manifest.json`).
+    pub const STATE: &'static str = FILE;
 
     /// Total chunks over all files.
     pub fn n_chunks(&self) -> u64 {
@@ -90,8 +85,15 @@ mod tests {
     #[test]
     fn save_and_load_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Manifest::load(dir.path()).unwrap().files.is_empty());
-        let mut manifest = Manifest::load(dir.path()).unwrap();
+        let meta = rag_indexes::IndexMeta {
+            format_version: rag_indexes::FORMAT_VERSION,
+            model_id: "test".into(),
+            dim: 4,
+            bm25: rag_indexes::Bm25Params::default(),
+        };
+        let mut index = rag_indexes::EmbeddedIndex::open_or_create(dir.path(), &meta).unwrap();
+        assert!(Manifest::load(&index).unwrap().files.is_empty());
+        let mut manifest = Manifest::load(&index).unwrap();
         manifest.files.insert(
             "a.md".into(),
             FileEntry {
@@ -104,12 +106,12 @@ mod tests {
                 ingested_at: 9,
             },
         );
-        manifest.save(dir.path()).unwrap();
-        let loaded = Manifest::load(dir.path()).unwrap();
+        manifest.save(&mut index).unwrap();
+        let loaded = Manifest::load(&index).unwrap();
         assert_eq!(loaded, manifest);
         assert_eq!(loaded.n_chunks(), 2);
         assert_eq!(loaded.last_ingest(), Some(9));
         std::fs::write(dir.path().join(FILE), b"{not json").unwrap();
-        assert!(Manifest::load(dir.path()).is_err());
+        assert!(Manifest::load(&index).is_err());
     }
 }

@@ -125,7 +125,6 @@ struct Pending {
 /// The pieces ingest works with.
 pub(crate) struct Ingest<'a> {
     pub(crate) index: &'a mut dyn VectorIndex,
-    pub(crate) index_dir: &'a Path,
     pub(crate) embedder: &'a dyn Embedder,
     pub(crate) chunker: Arc<dyn Chunker>,
     pub(crate) batch_size: usize,
@@ -152,14 +151,17 @@ impl Ingest<'_> {
     pub(crate) fn run(mut self, roots: &[PathBuf]) -> Result<IngestReport> {
         let started = Instant::now();
         let mut report = IngestReport::default();
-        let mut manifest = Manifest::load(self.index_dir)?;
-        let dirty = self.index_dir.join(DIRTY_FILE);
-        if dirty.exists() || self.index.count()? as u64 != manifest.n_chunks() {
+        let mut manifest = Manifest::load(&*self.index)?;
+        let dirty = self.index.read_state(DIRTY_FILE)?.is_some();
+        if dirty || self.index.count()? as u64 != manifest.n_chunks() {
             report.n_repaired = self.reconcile(&mut manifest)?;
         }
-        std::fs::write(&dirty, b"an ingest is running, or stopped before its final commit\n")
-            .map_err(|e| crate::Error::io(&dirty, e))?;
-        let candidates = walk(roots, self.index_dir, &mut report);
+        self.index.write_state(
+            DIRTY_FILE,
+            b"an ingest is running, or stopped before its final commit\n",
+        )?;
+        let local_dir = self.index.local_dir().map(Path::to_path_buf);
+        let candidates = walk(roots, local_dir.as_deref(), &mut report);
         report.n_files = candidates.len();
         let seen: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
         // Indexed files no longer present: by content hash, the sources a new file may have been renamed from.
@@ -231,7 +233,7 @@ impl Ingest<'_> {
                     }
                     if uncommitted >= self.commit_chunks.max(1) {
                         self.index.commit()?;
-                        manifest.save(self.index_dir)?;
+                        manifest.save(&mut *self.index)?;
                         uncommitted = 0;
                     }
                 }
@@ -258,8 +260,8 @@ impl Ingest<'_> {
             report.n_removed += 1;
         }
         self.index.commit()?;
-        manifest.save(self.index_dir)?;
-        std::fs::remove_file(&dirty).map_err(|e| crate::Error::io(&dirty, e))?;
+        manifest.save(&mut *self.index)?;
+        self.index.remove_state(DIRTY_FILE)?;
         self.progress.finish();
         report.n_chunks_total = self.index.count()?;
         report.elapsed = started.elapsed();
@@ -310,7 +312,7 @@ impl Ingest<'_> {
             );
             self.index.delete_ids(&stale)?;
             self.index.commit()?;
-            manifest.save(self.index_dir)?;
+            manifest.save(&mut *self.index)?;
         }
         Ok(repaired)
     }
@@ -759,8 +761,8 @@ fn file_type_name(file_type: &std::fs::FileType) -> &'static str {
 /// descent with a failure, the index directory is not entered, and hidden entries (names starting with `.`) are
 /// not entered but listed as skipped. A file reached twice (through a link, or under two roots) is one
 /// candidate: its key is its canonical path.
-fn walk(roots: &[PathBuf], index_dir: &Path, report: &mut IngestReport) -> Vec<Candidate> {
-    let index_dir = index_dir.canonicalize().ok();
+fn walk(roots: &[PathBuf], index_dir: Option<&Path>, report: &mut IngestReport) -> Vec<Candidate> {
+    let index_dir = index_dir.and_then(|d| d.canonicalize().ok());
     let mut found = Vec::new();
     let mut keys: HashMap<String, PathBuf> = HashMap::new();
     for root in roots {
@@ -1054,14 +1056,31 @@ mod tests {
             self.commits_left -= 1;
             self.inner.commit()
         }
+        fn scroll_records(
+            &self,
+            each: &mut dyn FnMut(Vec<Record>) -> std::result::Result<(), rag_indexes::Error>,
+        ) -> std::result::Result<(), rag_indexes::Error> {
+            self.inner.scroll_records(each)
+        }
+        fn read_state(&self, name: &str) -> std::result::Result<Option<Vec<u8>>, rag_indexes::Error> {
+            self.inner.read_state(name)
+        }
+        fn write_state(&mut self, name: &str, bytes: &[u8]) -> std::result::Result<(), rag_indexes::Error> {
+            self.inner.write_state(name, bytes)
+        }
+        fn remove_state(&mut self, name: &str) -> std::result::Result<(), rag_indexes::Error> {
+            self.inner.remove_state(name)
+        }
+        fn location(&self) -> String {
+            self.inner.location()
+        }
     }
 
-    fn run_ingest(index: &mut dyn VectorIndex, index_dir: &Path, docs: &Path) -> Result<IngestReport> {
+    fn run_ingest(index: &mut dyn VectorIndex, docs: &Path) -> Result<IngestReport> {
         let embedder = crate::testing::HashEmbedder { dim: 16 };
         let chunker = Arc::new(crate::chunk::TokenChunker::new(crate::testing::word_tokenizer(), 8, 0).unwrap());
         Ingest {
             index,
-            index_dir,
             embedder: &embedder,
             chunker,
             batch_size: 4,
@@ -1079,14 +1098,14 @@ mod tests {
     /// (source, chunk) of every stored record, and of every chunk the manifest names.
     type Keys = HashSet<(String, u32)>;
 
-    fn key_sets(index: &dyn VectorIndex, index_dir: &Path) -> (Keys, Keys) {
+    fn key_sets(index: &dyn VectorIndex) -> (Keys, Keys) {
         let stored = index
             .keys()
             .unwrap()
             .into_iter()
             .map(|k| (k.source, k.chunk_idx))
             .collect();
-        let named = Manifest::load(index_dir)
+        let named = Manifest::load(index)
             .unwrap()
             .files
             .iter()
@@ -1117,12 +1136,12 @@ mod tests {
             let inner = rag_indexes::EmbeddedIndex::open_or_create(&index_dir, &meta).unwrap();
             let mut failing = FailingCommit { inner, commits_left: 0 };
             assert!(
-                run_ingest(&mut failing, &index_dir, &docs).is_err(),
+                run_ingest(&mut failing, &docs).is_err(),
                 "the injected fault must surface"
             );
         }
         let mut index = rag_indexes::EmbeddedIndex::open_or_create(&index_dir, &meta).unwrap();
-        let (stored, named) = key_sets(&index, &index_dir);
+        let (stored, named) = key_sets(&index);
         assert!(
             stored.difference(&named).count() > 0,
             "the fault left no unnamed records: the test would prove nothing"
@@ -1131,9 +1150,9 @@ mod tests {
         for i in 2..6 {
             std::fs::remove_file(docs.join(format!("f{i}.txt"))).unwrap();
         }
-        let report = run_ingest(&mut index, &index_dir, &docs).unwrap();
+        let report = run_ingest(&mut index, &docs).unwrap();
         assert!(report.n_repaired > 0, "{report:?}");
-        let (stored, named) = key_sets(&index, &index_dir);
+        let (stored, named) = key_sets(&index);
         assert_eq!(stored, named, "index and manifest must name exactly the same chunks");
         assert!(stored
             .iter()

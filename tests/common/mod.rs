@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod hostile;
+pub mod qdrant;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,16 +21,44 @@ pub fn corpus() -> PathBuf {
     root().join("tests/data/corpus")
 }
 
-/// A scratch directory with an index inside it.
+/// A scratch directory with an index inside it (or, with [`Sandbox::on_server`], an index on a Qdrant server).
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// The `--index` value, when it is not the sandbox's own directory.
+    pub index_spec: Option<String>,
 }
 
 impl Sandbox {
     pub fn new() -> Sandbox {
         Sandbox {
             dir: tempfile::tempdir().expect("temp dir"),
+            index_spec: None,
         }
+    }
+
+    /// A sandbox whose index is `spec` (`qdrant://127.0.0.1:PORT/COLLECTION`).
+    pub fn on_server(spec: String) -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+            index_spec: Some(spec),
+        }
+    }
+
+    /// The `--index` value this sandbox's runs use.
+    pub fn index_arg(&self) -> String {
+        self.index_spec
+            .clone()
+            .unwrap_or_else(|| self.index().display().to_string())
+    }
+
+    /// The index configuration of this sandbox, for opening the index from the library.
+    pub fn index_config(&self) -> rag::config::IndexConfig {
+        let mut config = rag::config::IndexConfig::default();
+        match &self.index_spec {
+            Some(spec) => config.set_location(spec).unwrap(),
+            None => config.dir = self.index(),
+        }
+        config
     }
 
     pub fn path(&self) -> &Path {
@@ -40,9 +69,9 @@ impl Sandbox {
         self.dir.path().join("index")
     }
 
-    /// Runs `rag --index <sandbox>/index ARGS` with the sandbox as working directory.
+    /// Runs `rag --index <sandbox's index> ARGS` with the sandbox as working directory.
     pub fn rag(&self, args: &[&str]) -> Run {
-        self.rag_with_index(&self.index(), args)
+        self.rag_with_index(Path::new(&self.index_arg()), args)
     }
 
     /// Runs `rag --index INDEX ARGS` with the sandbox as working directory.
@@ -131,4 +160,29 @@ pub fn scifact_docs(sandbox: &Sandbox, n: usize) -> PathBuf {
         std::fs::write(docs.join(format!("{}.txt", doc["_id"].as_str().unwrap())), body).unwrap();
     }
     docs
+}
+
+/// (source, chunk) keys: a set of them.
+pub type Keys = std::collections::BTreeSet<(String, u32)>;
+
+/// The exact (source, chunk) keys of the sandbox's index, whichever backend: those stored (checked to be
+/// stored once each), and those the manifest names.
+pub fn keys(sandbox: &Sandbox) -> (Keys, Keys) {
+    let index = rag::index::open_for_reading(&sandbox.index_config(), None).unwrap();
+    let stored: Vec<(String, u32)> = index
+        .keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.source, k.chunk_idx))
+        .collect();
+    let n = stored.len();
+    let stored: Keys = stored.into_iter().collect();
+    assert_eq!(n, stored.len(), "a (file, chunk) key is stored twice");
+    let manifest = rag::manifest::Manifest::load(&*index).unwrap();
+    let named = manifest
+        .files
+        .iter()
+        .flat_map(|(key, entry)| (0..entry.n_chunks).map(move |i| (key.clone(), i)))
+        .collect();
+    (stored, named)
 }

@@ -557,6 +557,25 @@ fn run(args: Args) -> anyhow::Result<()> {
 /// returns where the dataset's files go: beside the index, named by `tag`.
 fn use_index(index: &Option<PathBuf>, config: &mut Config, tag: &str) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
     let scratch = tempfile::tempdir()?;
+    let server = index
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .filter(|p| p.starts_with("qdrant://") || p.starts_with("qdrants://"));
+    if let Some(spec) = server {
+        config.index.set_location(spec)?;
+    }
+    let index = if server.is_some() { &None } else { index };
+    if config.index.backend == rag::config::IndexBackend::Qdrant {
+        // A server index (`--index qdrant://...` given to `rag eval`, or the config): one collection per dataset
+        // slice, the dataset's files in a temporary directory.
+        let name: String = tag
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        config.index.collection = format!("{}_{name}", config.index.collection);
+        let docs_dir = scratch.path().join(format!("docs-{name}"));
+        return Ok((scratch, docs_dir));
+    }
     let dir = index.clone().unwrap_or_else(|| scratch.path().join("index"));
     let docs_dir = PathBuf::from(format!("{}.docs-{tag}", dir.display()));
     config.index.dir = dir;

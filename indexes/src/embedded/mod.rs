@@ -15,20 +15,16 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
-use qdrant_edge::external::ordered_float::NotNan;
+use crate::stored::{bm25, check_model, cosine, stored_key, StoredMeta, StoredPayload};
+use crate::FORMAT_VERSION;
+use crate::{Error, Hit, IndexMeta, Query, Record, SearchFilter, SearchMode, StoredKey, VectorIndex};
+use qdrant_edge::bm25_embed::EdgeBm25;
 use qdrant_edge::{
     AnyVariants, Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match, Modifier, NamedQuery,
     PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch,
     QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
     VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
-};
-use serde::{Deserialize, Serialize};
-
-use crate::FORMAT_VERSION;
-use crate::{
-    Bm25Params, Error, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, StoredKey, VectorIndex,
 };
 
 const META_FILE: &str = "rag_index.json";
@@ -432,20 +428,9 @@ impl VectorIndex for EmbeddedIndex {
                     PointId::NumId(id) => id,
                     PointId::Uuid(uuid) => return Err(Error::Storage(format!("unexpected point id {uuid}"))),
                 };
-                let field = |name: &str| record.payload.as_ref().and_then(|p| p.0.get(name).cloned());
-                out.push(StoredKey {
-                    id,
-                    source: field("source")
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    chunk_idx: field("chunk_idx")
-                        .and_then(|v| v.as_u64())
-                        .and_then(|n| u32::try_from(n).ok())
-                        .unwrap_or(u32::MAX),
-                    doc_hash: field("doc_hash")
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                });
+                out.push(stored_key(id, |name| {
+                    record.payload.as_ref().and_then(|p| p.0.get(name).cloned())
+                }));
                 Ok(())
             },
         )?;
@@ -477,83 +462,120 @@ impl VectorIndex for EmbeddedIndex {
         self.shard.flush();
         Ok(())
     }
-}
 
-/// The payload as stored in Qdrant: flat JSON, so fields can be filtered and indexed.
-#[derive(Serialize, Deserialize)]
-struct StoredPayload {
-    source: String,
-    kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    title: Option<String>,
-    chunk_idx: u32,
-    byte_start: usize,
-    byte_end: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lines: Option<(u32, u32)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pages: Option<(u32, u32)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    section: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    context: Option<String>,
-    doc_hash: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    chunk_hash: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    flagged: Option<String>,
-    text: String,
-}
+    fn scroll_records(&self, each: &mut dyn FnMut(Vec<Record>) -> Result<(), Error>) -> Result<(), Error> {
+        let mut page = Vec::new();
+        self.scroll_all(
+            None,
+            WithPayloadInterface::Bool(true),
+            WithVector::Selector(vec![DENSE.to_owned()]),
+            |record| {
+                let id = match record.id {
+                    PointId::NumId(id) => id,
+                    PointId::Uuid(uuid) => return Err(Error::Storage(format!("unexpected point id {uuid}"))),
+                };
+                let payload = record
+                    .payload
+                    .ok_or_else(|| Error::Storage(format!("point {id} has no payload")))?;
+                let value = serde_json::Value::Object(payload.0.into_iter().collect());
+                let stored: StoredPayload = serde_json::from_value(value)
+                    .map_err(|e| Error::Storage(format!("point {id}: bad payload: {e}")))?;
+                let vector = match record.vector {
+                    Some(VectorStructInternal::Named(mut named)) => match named.remove(DENSE) {
+                        Some(VectorInternal::Dense(vector)) => vector,
+                        _ => return Err(Error::Storage(format!("point {id} has no dense vector"))),
+                    },
+                    _ => return Err(Error::Storage(format!("point {id} has no dense vector"))),
+                };
+                let (text, payload) = stored.into_parts();
+                page.push(Record {
+                    id,
+                    vector,
+                    text,
+                    payload,
+                });
+                if page.len() >= 512 {
+                    each(std::mem::take(&mut page))?;
+                }
+                Ok(())
+            },
+        )?;
+        if !page.is_empty() {
+            each(page)?;
+        }
+        Ok(())
+    }
 
-impl StoredPayload {
-    fn from_record(text: String, p: Payload) -> StoredPayload {
-        StoredPayload {
-            source: p.source,
-            kind: p.kind,
-            title: p.title,
-            chunk_idx: p.chunk_idx,
-            byte_start: p.byte_start,
-            byte_end: p.byte_end,
-            lines: p.lines,
-            pages: p.pages,
-            section: p.section,
-            context: p.context,
-            doc_hash: p.doc_hash,
-            chunk_hash: p.chunk_hash,
-            flagged: p.flagged,
-            text,
+    fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.dir.join(state_file(name)?);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(io(&path, source)),
         }
     }
 
-    fn into_parts(self) -> (String, Payload) {
-        let payload = Payload {
-            source: self.source,
-            kind: self.kind,
-            title: self.title,
-            chunk_idx: self.chunk_idx,
-            byte_start: self.byte_start,
-            byte_end: self.byte_end,
-            lines: self.lines,
-            pages: self.pages,
-            section: self.section,
-            context: self.context,
-            doc_hash: self.doc_hash,
-            chunk_hash: self.chunk_hash,
-            flagged: self.flagged,
-        };
-        (self.text, payload)
+    fn write_state(&mut self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        let path = self.dir.join(state_file(name)?);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        fs::write(&tmp, bytes).map_err(|source| io(&tmp, source))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| io(&tmp, source))?;
+        fs::rename(&tmp, &path).map_err(|source| io(&path, source))
+    }
+
+    fn remove_state(&mut self, name: &str) -> Result<(), Error> {
+        let path = self.dir.join(state_file(name)?);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(io(&path, source)),
+        }
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    fn size_bytes(&self) -> Option<u64> {
+        Some(walkdir_size(&self.dir))
     }
 }
 
-/// The metadata file's JSON form.
-#[derive(Serialize, Deserialize)]
-struct StoredMeta {
-    format_version: u32,
-    model_id: String,
-    dim: usize,
-    bm25_k1: f64,
-    bm25_b: f64,
-    bm25_avg_len: f64,
+/// The file a piece of state is kept in: its name, which must be a plain file name that is none of the
+/// index's own files.
+fn state_file(name: &str) -> Result<&str, Error> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !plain || [MARKER_FILE, META_FILE, SHARD_DIR, LOCK_FILE].contains(&name) || name.ends_with(".tmp") {
+        return Err(Error::Storage(format!("bad state name {name:?}")));
+    }
+    Ok(name)
+}
+
+/// Total size of the files under `dir` (not following links).
+fn walkdir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 fn hit(point: ScoredPoint, query: &[f32]) -> Result<Hit, Error> {
@@ -586,17 +608,6 @@ fn hit(point: ScoredPoint, query: &[f32]) -> Result<Hit, Error> {
     })
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
-    }
-}
-
 fn edge_config(dim: usize) -> EdgeConfig {
     EdgeConfig {
         vectors: HashMap::from([(
@@ -622,31 +633,6 @@ fn edge_config(dim: usize) -> EdgeConfig {
     }
 }
 
-fn bm25(params: &Bm25Params) -> Result<EdgeBm25, Error> {
-    let nn = |v: f64, what: &str| NotNan::new(v).map_err(|_| Error::Storage(format!("BM25 {what} is NaN")));
-    EdgeBm25::new(EdgeBm25Config {
-        k: nn(params.k1, "k1")?,
-        b: nn(params.b, "b")?,
-        avg_len: nn(params.avg_len, "avg_len")?,
-        language: Some("english".to_owned()),
-        ..Default::default()
-    })
-    .map_err(|e| Error::Storage(format!("BM25: {e}")))
-}
-
-fn check_model(dir: &Path, stored: &IndexMeta, expected: &IndexMeta) -> Result<(), Error> {
-    if stored.model_id != expected.model_id || stored.dim != expected.dim {
-        return Err(Error::ModelMismatch {
-            path: dir.to_path_buf(),
-            found_model: stored.model_id.clone(),
-            found_dim: stored.dim,
-            expected_model: expected.model_id.clone(),
-            expected_dim: expected.dim,
-        });
-    }
-    Ok(())
-}
-
 fn read_meta(dir: &Path) -> Result<IndexMeta, Error> {
     let path = dir.join(META_FILE);
     let bytes = match fs::read(&path) {
@@ -669,27 +655,11 @@ fn read_meta(dir: &Path) -> Result<IndexMeta, Error> {
             expected: FORMAT_VERSION,
         });
     }
-    Ok(IndexMeta {
-        format_version: stored.format_version,
-        model_id: stored.model_id,
-        dim: stored.dim,
-        bm25: Bm25Params {
-            k1: stored.bm25_k1,
-            b: stored.bm25_b,
-            avg_len: stored.bm25_avg_len,
-        },
-    })
+    Ok(stored.into_meta())
 }
 
 fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), Error> {
-    let stored = StoredMeta {
-        format_version: FORMAT_VERSION,
-        model_id: meta.model_id.clone(),
-        dim: meta.dim,
-        bm25_k1: meta.bm25.k1,
-        bm25_b: meta.bm25.b,
-        bm25_avg_len: meta.bm25.avg_len,
-    };
+    let stored = StoredMeta::from_meta(meta);
     let json = serde_json::to_vec_pretty(&stored).map_err(|e| Error::Storage(e.to_string()))?;
     let path = dir.join(META_FILE);
     let tmp = dir.join(format!("{META_FILE}.tmp"));

@@ -1,6 +1,7 @@
 //! Tests of the embedded backend on a real on-disk qdrant-edge shard.
 
 use super::*;
+use crate::{Bm25Params, Payload};
 
 fn meta(dim: usize) -> IndexMeta {
     IndexMeta {

@@ -14,7 +14,8 @@ pub(crate) struct Args {
     /// Config file (TOML); default: ./rag.toml when present.
     #[arg(long, global = true, env = "RAG_CONFIG")]
     pub(crate) config: Option<PathBuf>,
-    /// Index directory (default ./.rag).
+    /// The index: a directory (default ./.rag), or a collection on a Qdrant server,
+    /// qdrant://HOST:PORT/COLLECTION (qdrants:// for TLS; the API key comes from RAG_QDRANT_API_KEY).
     #[arg(long, global = true, env = "RAG_INDEX")]
     pub(crate) index: Option<PathBuf>,
     /// Threads for embedding and generation (default: physical cores).
@@ -149,11 +150,34 @@ pub(crate) enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Manage the index: copy it to another backend without re-embedding.
+    Index {
+        /// What to do.
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Manage models.
     Models {
         /// What to do.
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IndexCommand {
+    /// Copy an index (vectors, payload, manifest) to a new directory or Qdrant collection, for example
+    /// `rag index copy --from .rag --to qdrant://127.0.0.1:6334/docs`; searches give the same results after.
+    Copy {
+        /// The index to copy (default: --index, or the configured one).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Where to copy it: a new or empty directory, or qdrant://HOST:PORT/COLLECTION.
+        #[arg(long)]
+        to: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -213,8 +237,8 @@ impl Args {
             }
             None => Config::default(),
         };
-        if let Some(dir) = &self.index {
-            config.index.dir = dir.clone();
+        if let Some(spec) = &self.index {
+            set_index(&mut config.index, spec)?;
         }
         if let Some(threads) = self.threads {
             config.embed.threads = Some(threads);
@@ -256,6 +280,7 @@ impl Args {
         if self.allow_insecure_key {
             config.embed.allow_insecure_key = true;
             config.generate.allow_insecure_key = true;
+            config.index.allow_insecure_key = true;
         }
         if let Some(device) = self.device {
             let device = match device {
@@ -275,4 +300,18 @@ impl Args {
         }
         Ok(config)
     }
+}
+
+/// Points `index` at `spec`: a directory, or `qdrant://HOST:PORT/COLLECTION`.
+pub(crate) fn set_index(index: &mut rag::config::IndexConfig, spec: &std::path::Path) -> anyhow::Result<()> {
+    match spec.to_str() {
+        Some(text) if text.starts_with("qdrant://") || text.starts_with("qdrants://") => {
+            index.set_location(text)?;
+        }
+        _ => {
+            index.backend = rag::config::IndexBackend::Embedded;
+            index.dir = spec.to_path_buf();
+        }
+    }
+    Ok(())
 }

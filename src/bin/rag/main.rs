@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::Parser;
 use rag::{Engine, SearchOptions};
 
-use args::{Args, Command, ModelsCommand};
+use args::{Args, Command, IndexCommand, ModelsCommand};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -173,6 +173,31 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
         Command::Status { json } => {
             let status = engine.status()?;
             render::status(&status, *json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Index {
+            command: IndexCommand::Copy { from, to, json },
+        } => {
+            let mut source = engine.config().clone();
+            if let Some(from) = from {
+                args::set_index(&mut source.index, from)?;
+            }
+            let mut target = engine.config().index.clone();
+            args::set_index(&mut target, to)?;
+            let source_engine = Engine::from_config(source).context("building the engine")?;
+            let started = std::time::Instant::now();
+            let report = source_engine.copy_index(&target, &mut |n| {
+                if !args.quiet && !*json {
+                    eprint!("\rcopied {n} records");
+                }
+            })?;
+            render::copy_report(
+                &source_engine.index_location(),
+                &target.location(),
+                &report,
+                started.elapsed(),
+                *json,
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { command } => match command {

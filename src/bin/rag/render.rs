@@ -440,3 +440,32 @@ pub(crate) fn models_json(engine: &rag::Engine, answer: &Answer) -> anyhow::Resu
         "generator_backend": generator.as_ref().map(|g| g.describe()),
     }))
 }
+
+/// What `rag index copy` did.
+pub(crate) fn copy_report(
+    from: &str,
+    to: &str,
+    report: &rag::indexes::CopyReport,
+    elapsed: std::time::Duration,
+    json: bool,
+) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "from": from,
+                "to": to,
+                "records": report.records,
+                "states": report.states,
+                "seconds": elapsed.as_secs_f64(),
+            })
+        );
+    } else {
+        eprintln!();
+        println!(
+            "copied {} records and the manifest from {from} to {to} in {:.1} s",
+            report.records,
+            elapsed.as_secs_f64()
+        );
+    }
+}
