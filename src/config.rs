@@ -27,6 +27,42 @@ pub struct Config {
     pub retrieve: RetrieveConfig,
     /// Which generator and how it samples.
     pub generate: GenerateConfig,
+    /// `rag serve`: where it listens and how much load it takes.
+    pub serve: ServeConfig,
+}
+
+/// `rag serve`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address and port to listen on (default `127.0.0.1:8088`). Anything but loopback needs an API key.
+    pub bind: String,
+    /// A file of API keys, one per line (`#` comments); also `RAG_SERVE_API_KEYS` (comma-separated).
+    pub api_keys_file: Option<PathBuf>,
+    /// Answers generated at once (default 1: generation takes every core).
+    pub slots: usize,
+    /// Answers waiting for a slot (default 4); past it a request gets 429 with `Retry-After` at once.
+    pub queue: usize,
+    /// Searches run at once (default 8); more wait for a turn.
+    pub searches: usize,
+    /// Largest request body in bytes (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// Seconds one request may take before it is cancelled with 504 (default 300).
+    pub request_timeout_s: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            bind: "127.0.0.1:8088".into(),
+            api_keys_file: None,
+            slots: 1,
+            queue: 4,
+            searches: 8,
+            max_body_bytes: 1 << 20,
+            request_timeout_s: 300,
+        }
+    }
 }
 
 /// Where chunks are stored.

@@ -457,7 +457,41 @@ impl Searcher<'_> {
     ) -> Result<Answer> {
         let started = Instant::now();
         let (hits, timings) = self.engine.retrieve(&*self.index, &*self.embedder, question, options)?;
-        self.engine.answer(hits, timings, question, &[], on_text, started)
+        self.engine
+            .answer((hits, timings, started), question, &[], &mut |_| {}, on_text)
+    }
+
+    /// Answers `question` over this open index, retrieving for `query` (its standalone form, see
+    /// [`crate::chat::standalone`]) with `history` in the prompt; `on_passages` gets the passages given to the
+    /// model (none when the engine refuses) before any text is streamed to `on_text`.
+    pub fn answer(
+        &self,
+        question: &str,
+        query: &str,
+        history: &[prompt::Exchange],
+        options: &SearchOptions,
+        on_passages: &mut dyn FnMut(&[Passage]),
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let (hits, timings) = self.engine.retrieve(&*self.index, &*self.embedder, query, options)?;
+        self.engine
+            .answer((hits, timings, started), question, history, on_passages, on_text)
+    }
+
+    /// The engine this searcher belongs to.
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    /// Where the open index lives.
+    pub fn location(&self) -> String {
+        self.index.location()
+    }
+
+    /// Chunks in the open index.
+    pub fn count(&self) -> Result<usize> {
+        Ok(self.index.count()?)
     }
 
     /// Retrieves the best chunks for `query`, each as its own passage, best first.
@@ -601,19 +635,20 @@ impl Engine {
         timings.open = open;
         // Generation can take seconds: release the index first, so other processes can open it.
         drop(index);
-        self.answer(hits, timings, question, history, on_text, started)
+        self.answer((hits, timings, started), question, history, &mut |_| {}, on_text)
     }
 
     /// The generation half of `ask`: refusal check, packing, generation, citation checking.
+    /// `retrieved`: the hits, the timings so far and when the request started.
     fn answer(
         &self,
-        hits: Vec<rag_indexes::Hit>,
-        mut timings: Timings,
+        retrieved: (Vec<rag_indexes::Hit>, Timings, Instant),
         question: &str,
         history: &[prompt::Exchange],
+        on_passages: &mut dyn FnMut(&[Passage]),
         on_text: &mut dyn FnMut(&str) -> Flow,
-        started: Instant,
     ) -> Result<Answer> {
+        let (hits, mut timings, started) = retrieved;
         let threshold = self.config.retrieve.min_similarity;
         let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
         // Weak semantic similarity alone does not refuse when a chunk holds most of the question's words.
@@ -632,6 +667,7 @@ impl Engine {
             None
         };
         if let Some(refusal) = refusal {
+            on_passages(&[]);
             on_text(REFUSAL_TEXT);
             timings.total = started.elapsed();
             return Ok(Answer {
@@ -679,6 +715,7 @@ impl Engine {
         }
         let prompt = prompt::build_in_conversation(question, history, &passages, spotlight);
         timings.pack = pack_started.elapsed();
+        on_passages(&passages);
 
         let options = GenerateOptions {
             max_new_tokens: max_new,

@@ -15,10 +15,12 @@ mod error;
 pub mod generate;
 pub mod index;
 mod ingest;
+pub mod json;
 pub mod models;
 pub mod progress;
 mod query;
 pub mod remote;
+pub mod serve;
 pub mod testing;
 
 pub use ingest::{chunk, flag, manifest};

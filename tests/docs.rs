@@ -50,6 +50,7 @@ fn config_keys() -> BTreeSet<String> {
     config.embed.threads = Some(1);
     config.generate.model = Some("/g.gguf".into());
     config.generate.threads = Some(1);
+    config.serve.api_keys_file = Some("/k".into());
     let value: toml::Value = toml::from_str(&config.to_toml().unwrap()).unwrap();
     let mut keys = BTreeSet::new();
     for (table, entries) in value.as_table().unwrap() {

@@ -212,7 +212,7 @@ pub fn run(
             }));
         }
     }
-    let by_file = crate::retrieval::ingest_corpus(engine, &corpus, &options.docs_dir)?;
+    let (by_file, _) = crate::retrieval::ingest_corpus(engine, &corpus, &options.docs_dir)?;
     let doc_of = |source: &str| {
         Path::new(source)
             .file_name()

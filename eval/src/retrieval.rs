@@ -99,22 +99,27 @@ pub enum EvalError {
     },
 }
 
-/// Writes `corpus` as files under `docs_dir`, ingests them (incrementally), and returns file name → document id.
+/// Writes `corpus` as files under `docs_dir`, ingests them (incrementally), and returns file name → document id,
+/// with the ingest's report.
 pub(crate) fn ingest_corpus(
     engine: &Engine,
     corpus: &[beir::CorpusDoc],
     docs_dir: &Path,
-) -> Result<HashMap<String, String>, EvalError> {
+) -> Result<(HashMap<String, String>, rag::IngestReport), EvalError> {
     beir::write_as_files(corpus, docs_dir).map_err(|source| EvalError::Io {
         path: docs_dir.to_path_buf(),
         source,
     })?;
-    engine.ingest(&[docs_dir.to_path_buf()])?;
-    Ok(corpus.iter().map(|d| (beir::file_name(&d.id), d.id.clone())).collect())
+    let report = engine.ingest(&[docs_dir.to_path_buf()])?;
+    Ok((
+        corpus.iter().map(|d| (beir::file_name(&d.id), d.id.clone())).collect(),
+        report,
+    ))
 }
 
-/// Ingests the dataset's corpus into `engine`'s index (incrementally) and evaluates every mode.
-pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<Vec<ModeReport>, EvalError> {
+/// Ingests the dataset's corpus into `engine`'s index (incrementally) and evaluates every mode; returns the
+/// metrics of each mode and the ingest's report.
+pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<(Vec<ModeReport>, rag::IngestReport), EvalError> {
     let dataset = &options.dataset;
     let corpus = beir::read_corpus(&dataset.join("corpus.jsonl"))?;
     let queries = beir::read_queries(&dataset.join("queries.jsonl"))?;
@@ -147,7 +152,7 @@ pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<Vec<ModeReport
         }
         None => corpus,
     };
-    let by_file = ingest_corpus(engine, &corpus, &options.docs_dir)?;
+    let (by_file, ingest) = ingest_corpus(engine, &corpus, &options.docs_dir)?;
     let searcher = engine.searcher()?;
     let mut reports = Vec::new();
     for &mode in &options.modes {
@@ -189,5 +194,5 @@ pub fn run(engine: &Engine, options: &RetrievalOptions) -> Result<Vec<ModeReport
             p95_ms: percentile(&latencies, 95.0),
         });
     }
-    Ok(reports)
+    Ok((reports, ingest))
 }

@@ -505,9 +505,19 @@ fn run(args: Args) -> anyhow::Result<()> {
                 docs_dir,
                 half,
             };
-            let reports = retrieval::run(&engine, &options)?;
+            let (reports, ingest) = retrieval::run(&engine, &options)?;
+            let ingest_json = json!({
+                "index": engine.index_location(),
+                "files_indexed": ingest.n_indexed,
+                "chunks": ingest.n_chunks,
+                "chunks_total": ingest.n_chunks_total,
+                "seconds": ingest.elapsed.as_secs_f64(),
+                "embed_seconds": ingest.embed_time.as_secs_f64(),
+                "chunks_per_s": ingest.n_chunks as f64 / ingest.elapsed.as_secs_f64().max(1e-9),
+            });
             let value = json!({
                 "dataset": dataset.display().to_string(),
+                "ingest": ingest_json,
                 "split": split,
                 "queries": format!("{queries:?}").to_lowercase(),
                 "limit": limit,
@@ -527,6 +537,16 @@ fn run(args: Args) -> anyhow::Result<()> {
             if json {
                 println!("{value:#}");
             } else {
+                println!(
+                    "index {}: ingested {} chunks of {} files in {:.1} s ({:.1} chunks/s, embedding {:.1} s); {} chunks in all",
+                    engine.index_location(),
+                    ingest.n_chunks,
+                    ingest.n_indexed,
+                    ingest.elapsed.as_secs_f64(),
+                    ingest.n_chunks as f64 / ingest.elapsed.as_secs_f64().max(1e-9),
+                    ingest.embed_time.as_secs_f64(),
+                    ingest.n_chunks_total,
+                );
                 println!(
                     "{:8} {:>7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
                     "mode", "queries", "nDCG@10", "R@10", "R@100", "MRR@10", "p50 ms", "p95 ms"

@@ -150,6 +150,20 @@ pub(crate) enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Serve the engine over HTTP: rag's API (/v1/search, /v1/ask) and an OpenAI-compatible one
+    /// (/v1/chat/completions, /v1/models). API keys come from RAG_SERVE_API_KEYS (comma-separated) or
+    /// serve.api_keys_file; binding beyond loopback needs one.
+    Serve {
+        /// Address and port (default 127.0.0.1:8088, or serve.bind).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Answers generated at once (serve.slots).
+        #[arg(long)]
+        slots: Option<usize>,
+        /// Answers waiting for a slot before 429 (serve.queue).
+        #[arg(long)]
+        queue: Option<usize>,
+    },
     /// Manage the index: copy it to another backend without re-embedding.
     Index {
         /// What to do.

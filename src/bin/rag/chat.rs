@@ -94,7 +94,7 @@ fn turn(
 ) -> anyhow::Result<()> {
     let turn = conversation.ask(question, options, &mut render::stream_to_stdout(json, interrupted))?;
     if json {
-        let mut value = render::answer_value(&turn.answer, render::models_json(engine, &turn.answer)?);
+        let mut value = rag::json::answer(&turn.answer, rag::json::models(engine, &turn.answer)?);
         value["question"] = serde_json::json!(turn.question);
         value["standalone_question"] = serde_json::json!(turn.standalone);
         println!("{value}");

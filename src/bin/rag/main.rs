@@ -107,6 +107,7 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
     // a second one ends the process at once.
     let cancel = rag::progress::Cancel::new();
     engine.set_cancel(cancel.clone());
+    let engine_cancel = cancel.clone();
     let _ = ctrlc::set_handler(move || {
         cancel.cancel();
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
@@ -153,7 +154,7 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
             let options = search_options(*k, *mode, path, kinds);
             let answer = engine.ask(question, &options, &mut render::stream_to_stdout(*json, &INTERRUPTED))?;
             if *json {
-                render::answer_json(&answer, render::models_json(&engine, &answer)?);
+                render::answer_json(&answer, rag::json::models(&engine, &answer)?);
             } else {
                 render::answer_sources(&answer);
             }
@@ -173,6 +174,26 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
         Command::Status { json } => {
             let status = engine.status()?;
             render::status(&status, *json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { bind, slots, queue } => {
+            let mut config = engine.config().serve.clone();
+            if let Some(bind) = bind {
+                config.bind = bind.clone();
+            }
+            if let Some(slots) = slots {
+                config.slots = *slots;
+            }
+            if let Some(queue) = queue {
+                config.queue = *queue;
+            }
+            let keys = std::env::var("RAG_SERVE_API_KEYS").ok();
+            let options = rag::serve::ServeOptions::from_config(&config, keys.as_deref())?;
+            let location = engine.index_location();
+            let cancel = engine_cancel.clone();
+            rag::serve::run(engine, options, cancel, |addr| {
+                eprintln!("rag: serving {location} on http://{addr}");
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Index {

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rag::retrieve::Passage;
 use rag::{Answer, IndexStatus, IngestReport, SearchResult};
 use serde_json::{json, Value};
 
@@ -216,23 +215,6 @@ fn rate(n: usize, d: Duration) -> f64 {
     }
 }
 
-fn passage_json(p: &Passage) -> Value {
-    json!({
-        "n": p.n,
-        "path": rag::retrieve::display_path(&p.source),
-        "key": p.source,
-        "flagged": p.flagged,
-        "kind": p.kind,
-        "pages": p.pages.map(|(a, b)| json!([a, b])),
-        "lines": p.lines.map(|(a, b)| json!([a, b])),
-        "section": p.section,
-        "location": p.describe(),
-        "score": p.score,
-        "similarity": p.similarity,
-        "text": p.text,
-    })
-}
-
 /// Prints what follows a streamed answer: the sources, and any removed citations.
 pub(crate) fn answer_sources(answer: &Answer) {
     let mut out = std::io::stdout().lock();
@@ -292,58 +274,13 @@ pub(crate) fn answer_sources(answer: &Answer) {
 
 /// Prints an answer as one JSON object.
 pub(crate) fn answer_json(answer: &Answer, models: Value) {
-    println!("{}", answer_value(answer, models));
-}
-
-/// An answer as a JSON value: text, citations, per-sentence attribution, passages, timings.
-pub(crate) fn answer_value(answer: &Answer, models: Value) -> Value {
-    let t = &answer.timings;
-    json!({
-        "answer": answer.text,
-        "refused": answer.refusal.is_some(),
-        "refusal": answer.refusal.map(|r| match r {
-            rag::Refusal::NothingRetrieved => json!({"reason": "nothing retrieved"}),
-            rag::Refusal::NotRelevant { best_similarity, threshold } =>
-                json!({"reason": "not relevant", "best_similarity": best_similarity, "threshold": threshold}),
-            rag::Refusal::Unsupported => json!({"reason": "no sentence of the answer is supported by the passages"}),
-        }),
-        "models": models,
-        "cited": answer.cited,
-        "citations": answer.sources.iter().map(passage_json).collect::<Vec<_>>(),
-        "invalid_citations": answer.invalid_citations,
-        "sentences": answer.sentences.iter().map(|s| json!({
-            "text": s.text,
-            "citations": s.citations,
-            "cited_by": s.cited_by.name(),
-            "score": s.score,
-        })).collect::<Vec<_>>(),
-        "passages": answer.passages.iter().map(passage_json).collect::<Vec<_>>(),
-        "timings": {
-            "open_ms": ms(t.open),
-            "embed_ms": ms(t.embed),
-            "search_ms": ms(t.search),
-            "load_ms": ms(t.load),
-            "pack_ms": ms(t.pack),
-            "prefill_ms": ms(t.prefill),
-            "decode_ms": ms(t.decode),
-            "first_token_ms": ms(t.first_token),
-            "total_ms": ms(t.total),
-            "prompt_tokens": t.prompt_tokens,
-            "generated_tokens": t.generated_tokens,
-            "prefill_tokens_per_s": t.prefill_tokens_per_s(),
-            "decode_tokens_per_s": t.decode_tokens_per_s(),
-        },
-    })
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    println!("{}", rag::json::answer(answer, models));
 }
 
 /// Prints search results.
 pub(crate) fn search_results(results: &[SearchResult], json: bool) {
     if json {
-        let value: Vec<Value> = results.iter().map(|r| passage_json(&r.passage)).collect();
+        let value: Vec<Value> = results.iter().map(|r| rag::json::passage(&r.passage)).collect();
         println!("{}", Value::Array(value));
         return;
     }
@@ -424,21 +361,6 @@ pub(crate) fn stream_to_stdout<'a>(
         }
         rag::Flow::Continue
     }
-}
-
-/// The models behind an answer, for `--json` (no generator when the engine refused without it).
-pub(crate) fn models_json(engine: &rag::Engine, answer: &Answer) -> anyhow::Result<Value> {
-    let generator = match answer.refusal {
-        Some(refusal) if !refusal.generated() => None,
-        _ => Some(engine.generator()?),
-    };
-    let embedder = engine.embedder()?;
-    Ok(json!({
-        "embedder": embedder.model_id(),
-        "embedder_backend": embedder.describe(),
-        "generator": generator.as_ref().map(|g| g.model_id().to_owned()),
-        "generator_backend": generator.as_ref().map(|g| g.describe()),
-    }))
 }
 
 /// What `rag index copy` did.

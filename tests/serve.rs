@@ -1,0 +1,354 @@
+//! `rag serve` over real HTTP: the real binary on a free loopback port with the real models and index; the
+//! official `openai` Python package as a client; auth, bad input, 429 under load, a client that disconnects,
+//! SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::qdrant::free_port;
+use common::{corpus, Sandbox};
+use serde_json::{json, Value};
+
+const PRESSURE: &str = "What is the maximum operating pressure of the pump?";
+
+/// A running `rag serve`, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    key: Option<String>,
+}
+
+impl Server {
+    fn start(sandbox: &Sandbox, key: Option<&str>, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rag"));
+        cmd.current_dir(sandbox.path())
+            .args(["--index", &sandbox.index_arg(), "--quiet", "serve", "--bind"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match key {
+            Some(key) => cmd.env("RAG_SERVE_API_KEYS", key),
+            None => cmd.env_remove("RAG_SERVE_API_KEYS"),
+        };
+        let child = cmd.spawn().unwrap();
+        let server = Server {
+            child,
+            port,
+            // The first of the comma-separated keys.
+            key: key.and_then(|k| k.split(',').next()).map(str::to_owned),
+        };
+        // Models load before the server listens: bounded wait.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while server.get("/healthz").0 != 200 {
+            assert!(Instant::now() < deadline, "rag serve did not come up");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(300)))
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut request = Server::agent().get(self.url(path));
+        if let Some(key) = &self.key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        match request.call() {
+            Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// POSTs `body` (raw) with `key` as bearer: (status, Retry-After, JSON body).
+    fn post_raw(&self, path: &str, body: &str, key: Option<&str>) -> (u16, Option<String>, Value) {
+        let mut request = Server::agent()
+            .post(self.url(path))
+            .header("Content-Type", "application/json");
+        if let Some(key) = key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request.send(body).unwrap();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (response.status().as_u16(), retry, value)
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (status, _, value) = self.post_raw(path, &body.to_string(), self.key.as_deref());
+        (status, value)
+    }
+
+    /// Opens a streaming ask on a raw socket and returns it once the first bytes of the answer arrived.
+    fn open_stream(&self, question: &str) -> BufReader<TcpStream> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let body = json!({"question": question, "stream": true}).to_string();
+        let auth = self
+            .key
+            .as_ref()
+            .map(|k| format!("Authorization: Bearer {k}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains("200"), "{line}");
+        reader
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An index of the sample corpus.
+fn indexed() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.rag(&["ingest", corpus().to_str().unwrap()]).expect_code(0);
+    sandbox
+}
+
+/// The events of a Server-Sent Events body: (event name, data).
+fn sse_events(body: &str) -> Vec<(String, String)> {
+    let mut events = Vec::new();
+    for block in body.split("\n\n") {
+        let mut name = String::from("message");
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event:") {
+                name = n.trim().to_owned();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                data.push(d.strip_prefix(' ').unwrap_or(d).to_owned());
+            }
+        }
+        if !data.is_empty() {
+            events.push((name, data.join("\n")));
+        }
+    }
+    events
+}
+
+#[test]
+fn search_and_ask_answer_over_http_streamed_and_not() {
+    let sandbox = indexed();
+    let server = Server::start(&sandbox, None, &[]);
+
+    let (status, body) = server.post("/v1/search", json!({"query": "maximum operating pressure", "k": 3}));
+    assert_eq!(status, 200, "{body}");
+    let first = &body["results"][0];
+    assert!(
+        first["path"].as_str().unwrap().ends_with("manuals/pump.pdf"),
+        "{body:#}"
+    );
+    assert_eq!(first["pages"], json!([3, 3]));
+    let (status, body) = server.post("/v1/search", json!({"query": "pressure", "type": ["md"], "k": 5}));
+    assert_eq!(status, 200);
+    assert!(body["results"].as_array().unwrap().iter().all(|r| r["kind"] == "md"));
+
+    let (status, answer) = server.post("/v1/ask", json!({"question": PRESSURE}));
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["answer"].as_str().unwrap().contains("12 bar"), "{answer:#}");
+    assert!(answer["citations"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("manuals/pump.pdf"));
+    assert!(answer["timings"]["total_ms"].as_f64().unwrap() > 0.0);
+
+    // Streamed: the sources first, then the text, then the checked answer; the deltas add up to its text.
+    let mut response = Server::agent()
+        .post(server.url("/v1/ask"))
+        .header("Content-Type", "application/json")
+        .send(json!({"question": PRESSURE, "stream": true}).to_string())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body = response.body_mut().read_to_string().unwrap();
+    let events = sse_events(&body);
+    assert_eq!(events.first().map(|e| e.0.as_str()), Some("sources"), "{body}");
+    let sources: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert!(!sources["passages"].as_array().unwrap().is_empty());
+    let (last_name, last_data) = events.last().unwrap();
+    assert_eq!(last_name, "done", "{body}");
+    let done: Value = serde_json::from_str(last_data).unwrap();
+    let streamed: String = events
+        .iter()
+        .filter(|e| e.0 == "delta")
+        .map(|e| {
+            serde_json::from_str::<Value>(&e.1).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(!streamed.is_empty());
+    assert_eq!(streamed, done["answer"].as_str().unwrap());
+    assert!(streamed.contains("12 bar"), "{streamed}");
+
+    let (status, ready) = server.get("/readyz");
+    assert_eq!(status, 200, "{ready}");
+    let (status, state) = server.get("/v1/status");
+    assert_eq!(status, 200);
+    let state: Value = serde_json::from_str(&state).unwrap();
+    assert!(state["chunks"].as_u64().unwrap() >= 8, "{state}");
+}
+
+#[test]
+fn the_official_openai_client_works_streaming_and_not() {
+    let sandbox = indexed();
+    let server = Server::start(&sandbox, Some("sk-test-key"), &[]);
+    let script = r#"
+import json, sys
+from openai import OpenAI
+client = OpenAI(base_url=sys.argv[1], api_key="sk-test-key", max_retries=0, timeout=300)
+models = [m.id for m in client.models.list()]
+q = "What is the maximum operating pressure of the pump?"
+r = client.chat.completions.create(model="rag", messages=[{"role": "user", "content": q}])
+text = r.choices[0].message.content
+extra = (r.model_extra or {}).get("rag") or {}
+parts, final = [], None
+for chunk in client.chat.completions.create(model="rag", stream=True, messages=[
+        {"role": "user", "content": "Which pump is described?"},
+        {"role": "assistant", "content": "The P-200 pump."},
+        {"role": "user", "content": q}]):
+    if chunk.choices and chunk.choices[0].delta.content:
+        parts.append(chunk.choices[0].delta.content)
+    if (chunk.model_extra or {}).get("rag"):
+        final = chunk.model_extra["rag"]
+bad = None
+try:
+    OpenAI(base_url=sys.argv[1], api_key="wrong", max_retries=0).chat.completions.create(
+        model="rag", messages=[{"role": "user", "content": q}])
+except Exception as e:
+    bad = type(e).__name__
+print(json.dumps({"models": models, "text": text, "citations": extra.get("citations", []),
+                  "streamed": "".join(parts), "final": final, "bad_key": bad}))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &server.url("/v1")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["models"], json!(["rag"]));
+    assert!(result["text"].as_str().unwrap().contains("12 bar"), "{result:#}");
+    assert!(result["citations"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("manuals/pump.pdf"));
+    assert!(result["streamed"].as_str().unwrap().contains("12 bar"), "{result:#}");
+    assert_eq!(
+        result["streamed"].as_str().unwrap(),
+        result["final"]["answer"].as_str().unwrap(),
+        "the streamed text must be the final answer"
+    );
+    assert_eq!(result["bad_key"], "AuthenticationError");
+}
+
+#[test]
+fn auth_bad_input_busy_and_disconnect() {
+    let sandbox = indexed();
+    let server = Server::start(&sandbox, Some("k1,k2"), &["--slots", "1", "--queue", "0"]);
+    let search = json!({"query": "pump"}).to_string();
+    // Auth: none, wrong, and each right key.
+    assert_eq!(server.post_raw("/v1/search", &search, None).0, 401);
+    let (status, _, body) = server.post_raw("/v1/search", &search, Some("k3"));
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    assert_eq!(server.post_raw("/v1/search", &search, Some("k2")).0, 200);
+    assert_eq!(server.get("/healthz").0, 200);
+
+    // Bad input: each a 4xx with the error shape.
+    let key = Some("k1");
+    for (body, want) in [
+        ("{not json", 400),
+        (r#"{"query": 7}"#, 422),
+        (r#"{"query": "pump", "colour": "red"}"#, 422),
+        (r#"{"query": "   "}"#, 400),
+        (r#"{"query": "pump", "k": 0}"#, 400),
+        (r#"{"query": "pump", "mode": "telepathy"}"#, 422),
+    ] {
+        let (status, _, value) = server.post_raw("/v1/search", body, key);
+        assert_eq!(status, want, "{body}: {value}");
+        assert!(value["error"]["message"].is_string(), "{body}: {value}");
+    }
+    let huge = format!(r#"{{"query": "{}"}}"#, "a".repeat(2 << 20));
+    assert_eq!(server.post_raw("/v1/search", &huge, key).0, 413);
+    let invalid_utf8 = unsafe { String::from_utf8_unchecked(b"{\"query\": \"\xff\xfe\"}".to_vec()) };
+    assert_eq!(server.post_raw("/v1/search", &invalid_utf8, key).0, 400);
+    assert_eq!(server.post_raw("/v1/nowhere", &search, key).0, 404);
+
+    // One slot, no queue: while a streamed answer holds the slot, another ask is refused at once.
+    let mut stream = server.open_stream(PRESSURE);
+    let started = Instant::now();
+    let (status, retry, body) = server.post_raw("/v1/ask", &json!({"question": PRESSURE}).to_string(), key);
+    assert_eq!(status, 429, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(retry.as_deref(), Some("2"));
+    // Searches do not wait for generation.
+    assert_eq!(server.post_raw("/v1/search", &search, key).0, 200);
+    // The client goes away mid-stream (text is flowing): its slot is free again within a second.
+    let mut line = String::new();
+    while !line.starts_with("event: delta") {
+        line.clear();
+        assert!(
+            stream.read_line(&mut line).unwrap() > 0,
+            "the stream ended before any text"
+        );
+    }
+    drop(stream);
+    std::thread::sleep(Duration::from_secs(1));
+    let (status, _, body) = server.post_raw("/v1/ask", &json!({"question": PRESSURE}).to_string(), key);
+    assert_eq!(status, 200, "the disconnected client's slot was not freed: {body}");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_open_binds_need_a_key() {
+    let sandbox = indexed();
+    let mut server = Server::start(&sandbox, None, &[]);
+    let stream = server.open_stream(PRESSURE);
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "rag serve did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(stream);
+    assert_eq!(status.code(), Some(0));
+
+    let run = sandbox.rag(&["serve", "--bind", "0.0.0.0:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("without an API key"), "{}", run.stderr);
+}
