@@ -7,6 +7,9 @@
 #   bash eval/qdrant-bench.sh            # about 12 minutes on 2 cores
 #   SYNTH_DOCS=100000 bash eval/qdrant-bench.sh
 #   SYNTH_DOCS=100000 SCIFACT=0 bash eval/qdrant-bench.sh   # the synthetic part alone
+#   EMBEDDED=0 CLUSTER=0 bash eval/qdrant-bench.sh            # SciFact on the single node alone
+#   QDRANT_PROFILE=perf bash eval/qdrant-bench.sh             # an optimised server (the default kit build is
+#                                                             # Qdrant's `ci` profile, opt-level 0)
 #
 # Servers listen on 127.0.0.1 only, on free ports, with storage in a temporary directory removed at exit.
 set -euo pipefail
@@ -14,7 +17,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rag-target}"
 cargo build -q --bin rag && cargo build -q -p rag-eval --bin rag-eval
 RAG="$CARGO_TARGET_DIR/debug/rag"
-QDRANT="${RAG_QDRANT_BIN:-$(bash ../shared/vendor/qdrant/build.sh)}"
+if [ -n "${QDRANT_PROFILE:-}" ]; then
+  QDRANT="$(bash ../shared/vendor/qdrant/build.sh)"
+else
+  QDRANT="${RAG_QDRANT_BIN:-$(bash ../shared/vendor/qdrant/build.sh)}"
+fi
+echo "server: $QDRANT"
 DATASET=../shared/datasets/beir-scifact
 WORK=$(mktemp -d)
 PIDS=()
@@ -41,13 +49,13 @@ sys.exit(f"qdrant on {port} not ready")
 EOF
 }
 
-# start_node NAME [BOOTSTRAP_P2P_PORT]: prints "HTTP GRPC P2P"; CLUSTER=1 for cluster mode.
+# start_node NAME [BOOTSTRAP_P2P_PORT]: prints "HTTP GRPC P2P"; CLUSTER_MODE=1 for cluster mode.
 start_node() {
   local name=$1 bootstrap=${2:-} http grpc p2p
   http=$(free_port); grpc=$(free_port); p2p=$(free_port)
   mkdir -p "$WORK/$name"
   local args=()
-  if [ "${CLUSTER:-0}" = 1 ]; then
+  if [ "${CLUSTER_MODE:-0}" = 1 ]; then
     args+=(--uri "http://127.0.0.1:$p2p")
     [ -n "$bootstrap" ] && args+=(--bootstrap "http://127.0.0.1:$bootstrap")
   fi
@@ -55,41 +63,45 @@ start_node() {
     QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT=$http QDRANT__SERVICE__GRPC_PORT=$grpc \
     QDRANT__STORAGE__STORAGE_PATH="$WORK/$name/storage" QDRANT__STORAGE__SNAPSHOTS_PATH="$WORK/$name/snapshots" \
     QDRANT__TELEMETRY_DISABLED=true QDRANT__LOG_LEVEL=WARN \
-    QDRANT__CLUSTER__ENABLED=$([ "${CLUSTER:-0}" = 1 ] && echo true || echo false) QDRANT__CLUSTER__P2P__PORT=$p2p \
+    QDRANT__CLUSTER__ENABLED=$([ "${CLUSTER_MODE:-0}" = 1 ] && echo true || echo false) QDRANT__CLUSTER__P2P__PORT=$p2p \
     exec "$QDRANT" "${args[@]}" >"$WORK/$name/log" 2>&1) &
   PIDS+=($!)
   wait_ready "$http"
   echo "$http $grpc $p2p"
 }
 
-if [ "${SCIFACT:-1}" = 1 ]; then
+if [ "${SCIFACT:-1}" = 1 ] && [ "${EMBEDDED:-1}" = 1 ]; then
   echo "== SciFact, embedded index"
   "$RAG" --quiet --index "$WORK/embedded" eval retrieval --dataset "$DATASET"
-
+fi
+if [ "${SCIFACT:-1}" = 1 ]; then
   echo "== SciFact, Qdrant 1.16.3, 1 node, 1 shard"
   read -r _ G1 _ < <(start_node single)
   "$RAG" --quiet --index "qdrant://127.0.0.1:$G1/scifact" eval retrieval --dataset "$DATASET"
 fi
 
+if [ "${CLUSTER:-1}" = 0 ] && [ "${SYNTH_DOCS:-0}" = 0 ]; then exit 0; fi
 echo "== Qdrant 1.16.3, 3-node cluster, 6 shards, replication factor 2"
-read -r _ C1 P1 < <(CLUSTER=1 start_node c1)
-CLUSTER=1 start_node c2 "$P1" >/dev/null
-CLUSTER=1 start_node c3 "$P1" >/dev/null
+read -r _ C1 P1 < <(CLUSTER_MODE=1 start_node c1)
+CLUSTER_MODE=1 start_node c2 "$P1" >/dev/null
+CLUSTER_MODE=1 start_node c3 "$P1" >/dev/null
 sleep 3
 printf '[index]\nshards = 6\nreplication_factor = 2\n' > "$WORK/cluster.toml"
-if [ "${SCIFACT:-1}" = 1 ]; then
+if [ "${SCIFACT:-1}" = 1 ] && [ "${CLUSTER:-1}" = 1 ]; then
   "$RAG" --quiet --config "$WORK/cluster.toml" --index "qdrant://127.0.0.1:$C1/scifact" eval retrieval --dataset "$DATASET"
 fi
 
 if [ "${SYNTH_DOCS:-0}" -gt 0 ]; then
   echo "== $SYNTH_DOCS synthetic documents into the cluster"
-  "$CARGO_TARGET_DIR/debug/rag-eval" synth-corpus --out "$WORK/synth" --docs "$SYNTH_DOCS"
-  /usr/bin/time -f "cluster ingest: %e s wall, %M KB peak" \
+  "$CARGO_TARGET_DIR/debug/rag-eval" synth-corpus "$WORK/synth" --docs "$SYNTH_DOCS"
+  /usr/bin/time -f "cluster ingest: %e s wall, %M KB peak RSS of rag" \
     "$RAG" --quiet --config "$WORK/cluster.toml" --index "qdrant://127.0.0.1:$C1/synth" ingest "$WORK/synth" --json \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin); print({k: r[k] for k in ("files","chunks","elapsed_s","chunks_per_s")})'
-  "$RAG" --quiet --index "$WORK/synth-embedded" ingest "$WORK/synth" --json \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin); print("embedded:", {k: r[k] for k in ("files","chunks","elapsed_s","chunks_per_s")})'
-  echo "== rag index copy: embedded -> cluster"
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); print({k: r[k] for k in ("files","chunks","elapsed_s","embed_s","chunks_per_s")})'
+  echo "== rag index copy: cluster -> embedded directory, then embedded -> a new cluster collection"
+  "$RAG" --quiet --index "qdrant://127.0.0.1:$C1/synth" index copy --to "$WORK/synth-embedded" --json
   "$RAG" --quiet --config "$WORK/cluster.toml" --index "$WORK/synth-embedded" index copy \
     --to "qdrant://127.0.0.1:$C1/synth_copy" --json
+  for index in "qdrant://127.0.0.1:$C1/synth" "$WORK/synth-embedded" "qdrant://127.0.0.1:$C1/synth_copy"; do
+    "$RAG" --quiet --index "$index" status --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["index"], r["chunks"], "chunks,", len(r["files"]), "files")'
+  done
 fi
