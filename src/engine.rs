@@ -556,11 +556,14 @@ impl Engine {
             rrf_k: retrieve.rrf_k,
             filter,
         })?;
-        let hits: Vec<_> = if retrieve.exclude_flagged {
+        let mut hits: Vec<_> = if retrieve.exclude_flagged {
             hits.into_iter().filter(|h| h.payload.flagged.is_none()).collect()
         } else {
             hits
         };
+        // Equal scores (RRF gives ties: rank 1 + rank 2 and rank 2 + rank 1) in id order, so that every backend
+        // ranks alike (each index breaks ties its own way).
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         let hits = reranker.rerank(&vector, hits, k);
         timings.search = started.elapsed();
         Ok((hits, timings))

@@ -214,6 +214,16 @@ fn search_and_ask_answer_over_http_streamed_and_not() {
 
     let (status, ready) = server.get("/readyz");
     assert_eq!(status, 200, "{ready}");
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("rag_http_requests_total{route=\"/v1/ask\",status=\"200\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rag_answer_stage_seconds_count{stage=\"prefill\"} 2"),
+        "{metrics}"
+    );
     let (status, state) = server.get("/v1/status");
     assert_eq!(status, 200);
     let state: Value = serde_json::from_str(&state).unwrap();

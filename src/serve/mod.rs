@@ -8,12 +8,13 @@
 //! dropped). Shutdown (SIGTERM, or the caller's [`Cancel`]) stops accepting, cancels generation in flight and
 //! waits a bounded time for requests to finish.
 //!
-//! Routes (`routes.rs`): `/healthz`, `/readyz`, `/v1/status`, `/v1/search`, `/v1/ask` (JSON or Server-Sent
+//! Routes (`routes.rs`): `/healthz`, `/readyz`, `/metrics` (`metrics.rs`), `/v1/status`, `/v1/search`, `/v1/ask` (JSON or Server-Sent
 //! Events); OpenAI-compatible (`openai.rs`): `/v1/models`, `/v1/chat/completions` (streaming and not, the
 //! sources in the extension field `rag`). Every error has one JSON shape (`error.rs`).
 
 mod error;
 mod limits;
+mod metrics;
 mod openai;
 mod routes;
 
@@ -102,6 +103,7 @@ pub(crate) struct Shared {
     /// Raised at shutdown: generation in flight stops at its next token.
     pub(crate) stopping: Arc<AtomicBool>,
     pub(crate) started: std::time::Instant,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
         searches: Arc::new(tokio::sync::Semaphore::new(options.searches)),
         stopping: Arc::new(AtomicBool::new(false)),
         started: std::time::Instant::now(),
+        metrics: metrics::Metrics::default(),
         searcher,
         options,
     });
@@ -205,7 +208,9 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(metrics::metrics))
         .merge(api)
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), metrics::record))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(shared.options.max_body_bytes))
         .with_state(shared)

@@ -205,6 +205,7 @@ async fn completions(shared: Arc<Shared>, request: ChatRequest) -> Result<Respon
             }));
             match outcome {
                 Ok(Ok(answer)) => {
+                    work.metrics.answer(&answer.timings);
                     let extra = rag_extension(&work, &answer);
                     send(chunk(json!({}), json!("stop"), Some(extra)));
                     send(Event::default().data("[DONE]"));
@@ -238,6 +239,7 @@ async fn completions(shared: Arc<Shared>, request: ChatRequest) -> Result<Respon
                     }
                 })
                 .map_err(ApiError::engine)?;
+            work.metrics.answer(&answer.timings);
             let t = &answer.timings;
             Ok(json!({
                 "id": id,

@@ -202,6 +202,7 @@ async fn ask_inner(shared: Arc<Shared>, request: AskRequest) -> Result<Response,
             }));
             match outcome {
                 Ok(Ok(answer)) => {
+                    work.metrics.answer(&answer.timings);
                     send(sse("done", &answer_json(&work, &answer)));
                 }
                 Ok(Err(e)) => {
@@ -234,6 +235,7 @@ async fn ask_inner(shared: Arc<Shared>, request: AskRequest) -> Result<Response,
                     }
                 })
                 .map_err(ApiError::engine)?;
+            work.metrics.answer(&answer.timings);
             Ok(answer_json(&work, &answer))
         }),
     )
