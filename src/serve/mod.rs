@@ -12,6 +12,7 @@
 //! Events); OpenAI-compatible (`openai.rs`): `/v1/models`, `/v1/chat/completions` (streaming and not, the
 //! sources in the extension field `rag`). Every error has one JSON shape (`error.rs`).
 
+mod answer;
 mod error;
 mod limits;
 mod metrics;

@@ -9,22 +9,18 @@
 //! the last chunk of a stream), which strict clients ignore. An optional `rag` object in the request takes
 //! `k`, `mode`, `path` and `type` as `/v1/ask` does.
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_stream::StreamExt as _;
 
+use super::answer::{self, Framing, Job};
 use super::routes::{search_options, ApiJson, Mode};
-use super::{blocking, ApiError, DropFlag, Shared};
-use crate::generate::Flow;
+use super::{ApiError, Shared};
 use crate::prompt::Exchange;
 use crate::Answer;
 
@@ -172,98 +168,80 @@ async fn completions(shared: Arc<Shared>, request: ChatRequest) -> Result<Respon
     let id = completion_id();
     let created = now_s();
     let permit = shared.slots.acquire().await?;
+    let job = Job {
+        question,
+        query,
+        history,
+        options,
+    };
     if request.stream {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let work = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let deadline = Instant::now() + work.options.request_timeout;
-            let chunk = |delta: Value, finish: Value, extra: Option<Value>| {
-                let mut value = json!({
-                    "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
-                });
-                if let Some(extra) = extra {
-                    value["rag"] = extra;
-                }
-                Event::default().data(value.to_string())
-            };
-            let send = |event: Event| tx.send(event).is_ok();
-            send(chunk(json!({"role": "assistant", "content": ""}), Value::Null, None));
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                work.searcher
-                    .answer(&question, &query, &history, &options, &mut |_| {}, &mut |piece| {
-                        let go_on = !work.stopping.load(Ordering::SeqCst)
-                            && Instant::now() < deadline
-                            && send(chunk(json!({ "content": piece }), Value::Null, None));
-                        if go_on {
-                            Flow::Continue
-                        } else {
-                            Flow::Stop
-                        }
-                    })
-            }));
-            match outcome {
-                Ok(Ok(answer)) => {
-                    work.metrics.answer(&answer.timings);
-                    let extra = rag_extension(&work, &answer);
-                    send(chunk(json!({}), json!("stop"), Some(extra)));
-                    send(Event::default().data("[DONE]"));
-                }
-                Ok(Err(e)) => {
-                    send(Event::default().data(ApiError::engine(e).body().to_string()));
-                }
-                Err(_) => {
-                    tracing::error!("a chat completion panicked");
-                    send(Event::default().data(ApiError::internal("internal error").body().to_string()));
-                }
-            }
-        });
-        let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(Ok::<_, Infallible>);
-        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
+        let framing = ChunkEvents { id, created, model };
+        return Ok(answer::streamed(&shared, permit, job, framing));
     }
-    let gone = Arc::new(AtomicBool::new(false));
-    let _flag = DropFlag(gone.clone());
-    let work = shared.clone();
-    let value = tokio::time::timeout(
-        shared.options.request_timeout,
-        blocking(move || {
-            let _permit = permit;
-            let answer = work
-                .searcher
-                .answer(&question, &query, &history, &options, &mut |_| {}, &mut |_| {
-                    if gone.load(Ordering::SeqCst) || work.stopping.load(Ordering::SeqCst) {
-                        Flow::Stop
-                    } else {
-                        Flow::Continue
-                    }
-                })
-                .map_err(ApiError::engine)?;
-            work.metrics.answer(&answer.timings);
-            let t = &answer.timings;
-            Ok(json!({
-                "id": id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [{
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer.text},
-                    "finish_reason": "stop",
-                    "logprobs": null,
-                }],
-                "usage": {
-                    "prompt_tokens": t.prompt_tokens,
-                    "completion_tokens": t.generated_tokens,
-                    "total_tokens": t.prompt_tokens + t.generated_tokens,
-                },
-                "rag": rag_extension(&work, &answer),
-            }))
-        }),
-    )
-    .await
-    .map_err(|_| ApiError::timeout())??;
-    Ok(Json(value).into_response())
+    let answer = answer::whole(&shared, permit, job).await?;
+    let t = &answer.timings;
+    Ok(Json(json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": answer.text},
+            "finish_reason": "stop",
+            "logprobs": null,
+        }],
+        "usage": {
+            "prompt_tokens": t.prompt_tokens,
+            "completion_tokens": t.generated_tokens,
+            "total_tokens": t.prompt_tokens + t.generated_tokens,
+        },
+        "rag": rag_extension(&shared, &answer),
+    }))
+    .into_response())
+}
+
+/// A streamed completion as OpenAI frames it: `chat.completion.chunk` objects, the role first, then the text,
+/// then a last chunk with `finish_reason` and the `rag` extension, then `[DONE]`.
+struct ChunkEvents {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+impl ChunkEvents {
+    fn chunk(&self, delta: Value, finish: Value, extra: Option<Value>) -> Event {
+        let mut value = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
+        });
+        if let Some(extra) = extra {
+            value["rag"] = extra;
+        }
+        Event::default().data(value.to_string())
+    }
+}
+
+impl Framing for ChunkEvents {
+    fn start(&mut self, _passages: &[crate::retrieve::Passage]) -> Vec<Event> {
+        vec![self.chunk(json!({"role": "assistant", "content": ""}), Value::Null, None)]
+    }
+
+    fn delta(&mut self, piece: &str) -> Event {
+        self.chunk(json!({ "content": piece }), Value::Null, None)
+    }
+
+    fn done(&mut self, shared: &Shared, answer: &Answer) -> Vec<Event> {
+        let extra = rag_extension(shared, answer);
+        vec![
+            self.chunk(json!({}), json!("stop"), Some(extra)),
+            Event::default().data("[DONE]"),
+        ]
+    }
+
+    fn error(&mut self, body: Value) -> Event {
+        Event::default().data(body.to_string())
+    }
 }
 
 /// The extension field: the answer as `/v1/ask` gives it (citations, sentences, passages, timings).

@@ -1,23 +1,21 @@
 //! rag's own endpoints: health, status, search and ask (JSON, or Server-Sent Events with `"stream": true`).
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_stream::StreamExt as _;
 
-use super::{blocking, ApiError, DropFlag, Shared};
+use super::answer::{self, Framing, Job};
+use super::{blocking, ApiError, Shared};
 use crate::config::RetrieveMode;
-use crate::generate::Flow;
+use crate::retrieve::Passage;
 use crate::{Answer, SearchOptions};
 
 /// A JSON body, with every way it can be wrong (syntax, types, unknown fields, size, content type) answered
@@ -170,78 +168,39 @@ async fn ask_inner(shared: Arc<Shared>, request: AskRequest) -> Result<Response,
     non_empty("question", &request.question)?;
     let options = search_options(request.k, request.mode, request.path, request.kinds)?;
     let permit = shared.slots.acquire().await?;
-    let question = request.question;
+    let job = Job {
+        query: request.question.clone(),
+        question: request.question,
+        history: Vec::new(),
+        options,
+    };
     if request.stream {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let work = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let deadline = Instant::now() + work.options.request_timeout;
-            let send = |event: Event| tx.send(event).is_ok();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                work.searcher.answer(
-                    &question,
-                    &question,
-                    &[],
-                    &options,
-                    &mut |passages| {
-                        let passages: Vec<Value> = passages.iter().map(crate::json::passage).collect();
-                        send(sse("sources", &json!({ "passages": passages })));
-                    },
-                    &mut |piece| {
-                        let go_on = !work.stopping.load(Ordering::SeqCst)
-                            && Instant::now() < deadline
-                            && send(sse("delta", &json!({ "text": piece })));
-                        if go_on {
-                            Flow::Continue
-                        } else {
-                            Flow::Stop
-                        }
-                    },
-                )
-            }));
-            match outcome {
-                Ok(Ok(answer)) => {
-                    work.metrics.answer(&answer.timings);
-                    send(sse("done", &answer_json(&work, &answer)));
-                }
-                Ok(Err(e)) => {
-                    send(sse("error", &ApiError::engine(e).body()));
-                }
-                Err(_) => {
-                    tracing::error!("an ask request panicked");
-                    send(sse("error", &ApiError::internal("internal error").body()));
-                }
-            }
-        });
-        let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(Ok::<_, Infallible>);
-        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
+        return Ok(answer::streamed(&shared, permit, job, AskEvents));
     }
-    // Not streamed: the work stops at its next token when the client goes away (this future is dropped).
-    let gone = Arc::new(AtomicBool::new(false));
-    let _flag = DropFlag(gone.clone());
-    let work = shared.clone();
-    let value = tokio::time::timeout(
-        shared.options.request_timeout,
-        blocking(move || {
-            let _permit = permit;
-            let answer = work
-                .searcher
-                .answer(&question, &question, &[], &options, &mut |_| {}, &mut |_| {
-                    if gone.load(Ordering::SeqCst) || work.stopping.load(Ordering::SeqCst) {
-                        Flow::Stop
-                    } else {
-                        Flow::Continue
-                    }
-                })
-                .map_err(ApiError::engine)?;
-            work.metrics.answer(&answer.timings);
-            Ok(answer_json(&work, &answer))
-        }),
-    )
-    .await
-    .map_err(|_| ApiError::timeout())??;
-    Ok(Json(value).into_response())
+    let answer = answer::whole(&shared, permit, job).await?;
+    Ok(Json(answer_json(&shared, &answer)).into_response())
+}
+
+/// `/v1/ask`'s events: `sources`, `delta`..., then `done` (or `error`).
+struct AskEvents;
+
+impl Framing for AskEvents {
+    fn start(&mut self, passages: &[Passage]) -> Vec<Event> {
+        let passages: Vec<Value> = passages.iter().map(crate::json::passage).collect();
+        vec![sse("sources", &json!({ "passages": passages }))]
+    }
+
+    fn delta(&mut self, piece: &str) -> Event {
+        sse("delta", &json!({ "text": piece }))
+    }
+
+    fn done(&mut self, shared: &Shared, answer: &Answer) -> Vec<Event> {
+        vec![sse("done", &answer_json(shared, answer))]
+    }
+
+    fn error(&mut self, body: Value) -> Event {
+        sse("error", &body)
+    }
 }
 
 /// The answer's JSON form, as `rag ask --json` prints it.

@@ -292,14 +292,7 @@ impl QdrantIndex {
                 meta.clone()
             }
         };
-        Ok(QdrantIndex {
-            bm25: Bm25::new(&meta.bm25)?,
-            conn,
-            options: options.clone(),
-            meta,
-            pending: VecDeque::new(),
-            lease: Some(lease),
-        })
+        QdrantIndex::new(conn, options, meta, Some(lease))
     }
 
     /// Opens an existing collection for searching (no lease: the server answers each request on its own).
@@ -325,13 +318,17 @@ impl QdrantIndex {
         if let Some(expected) = expected {
             check_model(conn.location.as_ref(), &meta, expected)?;
         }
+        QdrantIndex::new(conn, options, meta, None)
+    }
+
+    fn new(conn: Conn, options: &QdrantOptions, meta: IndexMeta, lease: Option<Lease>) -> Result<QdrantIndex, Error> {
         Ok(QdrantIndex {
             bm25: Bm25::new(&meta.bm25)?,
             conn,
             options: options.clone(),
             meta,
             pending: VecDeque::new(),
-            lease: None,
+            lease,
         })
     }
 
