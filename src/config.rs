@@ -49,6 +49,14 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Seconds one request may take before it is cancelled with 504 (default 300).
     pub request_timeout_s: u64,
+    /// Folders whose files clients may ingest (`POST /v1/ingest`) and remove from the index
+    /// (`DELETE /v1/documents`); empty (the default) turns both off. Paths are compared after resolving
+    /// symlinks, so nothing outside these folders can be reached.
+    pub ingest_roots: Vec<PathBuf>,
+    /// More indexes served beside the default one, by name: `docs = "/srv/rag/docs"` or
+    /// `tickets = "qdrant://db:6334/tickets"`, reached at `/v1/indexes/NAME/...` (names: letters, digits, `-`, `_`).
+    /// They share the models, the generation slots and the limits; `ingest_roots` applies to each.
+    pub indexes: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ServeConfig {
@@ -61,6 +69,8 @@ impl Default for ServeConfig {
             searches: 8,
             max_body_bytes: 1 << 20,
             request_timeout_s: 300,
+            ingest_roots: Vec::new(),
+            indexes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -455,6 +465,11 @@ pub struct RetrieveConfig {
     /// question. The streamed text stays as it was; the answer carries `Refusal::Unsupported` and the terminal
     /// says so (default false; its refusal and false-refusal rates per generator are in eval/RESULTS.md).
     pub refuse_unsupported: bool,
+    /// The answerability check: before answering, the generator is asked whether the passages state the
+    /// answer (a yes/no prompt over the same passages, sharing their cached positions); when its probability
+    /// of "yes" is under this threshold, `ask` refuses. 0 turns the check off; generators that cannot score
+    /// (a remote server) skip it (default: see eval/RESULTS.md, "Refusing what the documents do not say").
+    pub answerable_threshold: f32,
 }
 
 /// Rerankers.
@@ -483,6 +498,7 @@ impl Default for RetrieveConfig {
             mmr_lambda: 0.7,
             attribution_threshold: 0.6,
             refuse_unsupported: false,
+            answerable_threshold: 0.0,
         }
     }
 }

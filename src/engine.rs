@@ -390,10 +390,23 @@ impl Engine {
         // A second writer fails before models are loaded, not after.
         self.check_writable()?;
         let embedder = self.embedder()?;
-        let chunker = self.chunker()?;
         let mut index = self.open_index_for_writing(&self.index_meta(&*embedder))?;
+        self.ingest_into(&mut *index, paths, &*self.progress, &self.cancel)
+    }
+
+    /// Indexes the files under `paths` into `index`, an index this engine opened for writing (a long-lived
+    /// process's [`rag_indexes::SharedIndex`]), reporting to `progress` and stopping at `cancel`.
+    pub fn ingest_into(
+        &self,
+        index: &mut dyn VectorIndex,
+        paths: &[PathBuf],
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<IngestReport> {
+        let embedder = self.embedder()?;
+        let chunker = self.chunker()?;
         Ingest {
-            index: &mut *index,
+            index,
             embedder: &*embedder,
             chunker,
             batch_size: self.config.embed.batch_size,
@@ -406,10 +419,46 @@ impl Engine {
                 .unwrap_or_else(crate::device::default_threads),
             file_timeout: std::time::Duration::from_secs_f64(self.config.ingest.file_timeout_s.max(0.001)),
             max_chunks: self.config.ingest.max_chunks_per_file.max(1),
-            progress: &*self.progress,
-            cancel: &self.cancel,
+            progress,
+            cancel,
         }
         .run(paths)
+    }
+
+    /// Removes the indexed files at or under `path` from `index` (never from disk), whether or not they still
+    /// exist; returns their keys (none when nothing indexed is there).
+    pub fn remove_documents(&self, index: &mut dyn VectorIndex, path: &Path) -> Result<Vec<String>> {
+        crate::ingest::remove(index, path)
+    }
+
+    /// Opens the configured index for writing (created if need be) for a long-lived process that both ingests
+    /// and searches: searches go through clones of the one handle ([`Engine::searcher_over`]).
+    pub fn open_shared(&self) -> Result<rag_indexes::SharedIndex> {
+        self.check_writable()?;
+        let embedder = self.embedder()?;
+        let index = self.open_index_for_writing(&self.index_meta(&*embedder))?;
+        Ok(rag_indexes::SharedIndex::new(index))
+    }
+
+    /// A searcher over an index opened elsewhere (an empty one too: its searches find nothing).
+    pub fn searcher_over(&self, index: Box<dyn VectorIndex>) -> Result<Searcher<'_>> {
+        let embedder = self.embedder()?;
+        let expected = self.index_meta(&*embedder);
+        if index.meta().model_id != expected.model_id || index.meta().dim != expected.dim {
+            return Err(Error::Config(format!(
+                "index {} was built with {} ({} dimensions), the embedder is {} ({})",
+                index.location(),
+                index.meta().model_id,
+                index.meta().dim,
+                expected.model_id,
+                expected.dim
+            )));
+        }
+        Ok(Searcher {
+            engine: self,
+            embedder,
+            index,
+        })
     }
 
     /// Opens the index for reading, checking it against the embedder; an empty index is an error.
@@ -477,6 +526,19 @@ impl Searcher<'_> {
         let (hits, timings) = self.engine.retrieve(&*self.index, &*self.embedder, query, options)?;
         self.engine
             .answer((hits, timings, started), question, history, on_passages, on_text)
+    }
+
+    /// What the answerability check says of `question` over this index (for evaluation): the model's
+    /// probability that the passages `ask` would give it state the answer; 0 when the relevance refusal refuses
+    /// it before the model is asked, `None` when the check is off or the generator cannot score.
+    pub fn answerability(&self, question: &str, options: &SearchOptions) -> Result<Option<f32>> {
+        let (hits, _) = self.engine.retrieve(&*self.index, &*self.embedder, question, options)?;
+        if self.engine.relevance_refusal(&hits, question).is_some() {
+            return Ok(Some(0.0));
+        }
+        let generator = self.engine.generator()?;
+        let (passages, history) = self.engine.pack(&*generator, hits, question, &[])?;
+        self.engine.answerability(&*generator, question, history, &passages)
     }
 
     /// The engine this searcher belongs to.
@@ -652,28 +714,11 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<Answer> {
         let (hits, mut timings, started) = retrieved;
-        let threshold = self.config.retrieve.min_similarity;
-        let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
-        // Weak semantic similarity alone does not refuse when a chunk holds most of the question's words.
-        let lexical = hits
-            .iter()
-            .map(|h| crate::attribute::coverage(question, &h.text))
-            .fold(0.0f32, f32::max);
-        let refusal = if hits.is_empty() {
-            Some(Refusal::NothingRetrieved)
-        } else if best < threshold && lexical < self.config.retrieve.lexical_override {
-            Some(Refusal::NotRelevant {
-                best_similarity: best,
-                threshold,
-            })
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
+        let mut refuse = |refusal: Refusal, mut timings: Timings, answerable: Option<f32>| {
             on_passages(&[]);
             on_text(REFUSAL_TEXT);
             timings.total = started.elapsed();
-            return Ok(Answer {
+            Ok(Answer {
                 text: REFUSAL_TEXT.to_owned(),
                 sources: Vec::new(),
                 cited: false,
@@ -681,45 +726,37 @@ impl Engine {
                 passages: Vec::new(),
                 refusal: Some(refusal),
                 sentences: Vec::new(),
+                answerable,
                 timings,
-            });
+            })
+        };
+        if let Some(refusal) = self.relevance_refusal(&hits, question) {
+            return refuse(refusal, timings, None);
         }
-
         let load_started = Instant::now();
         let generator = self.generator()?;
         timings.load = load_started.elapsed();
         let pack_started = Instant::now();
-        let floor = best * self.config.retrieve.min_relative_similarity;
-        let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
-        let max_new = self.config.generate.max_new_tokens;
+        let (passages, history) = self.pack(&*generator, hits, question, history)?;
         let spotlight = self.config.generate.spotlight;
-        // The history takes at most a quarter of the window, most recent exchanges first.
-        let mut kept = history.len();
-        while kept > 0 {
-            let shown = prompt::build_in_conversation(question, &history[history.len() - kept..], &[], spotlight);
-            let alone = prompt::build_in_conversation(question, &[], &[], spotlight);
-            if generator.prompt_tokens(&shown)? - generator.prompt_tokens(&alone)? <= generator.context_tokens() / 4 {
-                break;
-            }
-            kept -= 1;
-        }
-        let history = &history[history.len() - kept..];
-        let empty = prompt::build_in_conversation(question, history, &[], spotlight);
-        let overhead = generator.prompt_tokens(&empty)?;
-        let budget = generator.context_tokens().saturating_sub(overhead + max_new);
-        let count = |p: &Passage| -> Result<usize> {
-            Ok(generator.count_tokens(&prompt::header(p))? + generator.count_tokens(&p.text)? + 3)
-        };
-        let mut passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
-        if self.config.retrieve.redact_flagged {
-            for passage in passages.iter_mut().filter(|p| p.flagged.is_some()) {
-                passage.text = crate::flag::redact(&passage.text);
-            }
-        }
         let prompt = prompt::build_in_conversation(question, history, &passages, spotlight);
         timings.pack = pack_started.elapsed();
-        on_passages(&passages);
 
+        // The answerability check (issue 12.3): asked on the same passages, it shares their cached positions with
+        // the answer's prompt, so it costs only its own closing lines.
+        let threshold = self.config.retrieve.answerable_threshold;
+        let check_started = Instant::now();
+        let answerable = self.answerability(&*generator, question, history, &passages)?;
+        timings.check = check_started.elapsed();
+        if let Some(p) = answerable.filter(|&p| p < threshold) {
+            let refusal = Refusal::NotAnswerable {
+                probability: p,
+                threshold,
+            };
+            return refuse(refusal, timings, answerable);
+        }
+        on_passages(&passages);
+        let max_new = self.config.generate.max_new_tokens;
         let options = GenerateOptions {
             max_new_tokens: max_new,
             temperature: self.config.generate.temperature,
@@ -779,8 +816,89 @@ impl Engine {
             invalid_citations: checked.invalid,
             passages,
             refusal,
+            answerable,
             timings,
         })
+    }
+
+    /// The answerability check (issue 12.3): the model's probability that the passages state the answer to
+    /// `question`, asked as a yes/no question over the same passages (it shares their cached positions with the
+    /// answer's prompt, so it costs only its own closing lines). `None` when the check is off
+    /// (`retrieve.answerable_threshold` 0) or the generator cannot score choices (a remote server).
+    fn answerability(
+        &self,
+        generator: &dyn Generator,
+        question: &str,
+        history: &[prompt::Exchange],
+        passages: &[Passage],
+    ) -> Result<Option<f32>> {
+        if self.config.retrieve.answerable_threshold <= 0.0 {
+            return Ok(None);
+        }
+        let check = prompt::build_check(question, history, passages, self.config.generate.spotlight);
+        Ok(generator.choose(&check, &["yes", "no"])?.map(|p| p[0]))
+    }
+
+    /// The relevance refusal: nothing retrieved, or the best chunk less similar to the question than
+    /// `retrieve.min_similarity` while no chunk holds `retrieve.lexical_override` of its content words.
+    fn relevance_refusal(&self, hits: &[rag_indexes::Hit], question: &str) -> Option<Refusal> {
+        let threshold = self.config.retrieve.min_similarity;
+        let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
+        // Weak semantic similarity alone does not refuse when a chunk holds most of the question's words.
+        let lexical = hits
+            .iter()
+            .map(|h| crate::attribute::coverage(question, &h.text))
+            .fold(0.0f32, f32::max);
+        if hits.is_empty() {
+            Some(Refusal::NothingRetrieved)
+        } else if best < threshold && lexical < self.config.retrieve.lexical_override {
+            Some(Refusal::NotRelevant {
+                best_similarity: best,
+                threshold,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The passages given to the model (merged, packed into the window, flagged sentences redacted) and the
+    /// part of `history` that fits in a quarter of the window.
+    fn pack<'h>(
+        &self,
+        generator: &dyn Generator,
+        hits: Vec<rag_indexes::Hit>,
+        question: &str,
+        history: &'h [prompt::Exchange],
+    ) -> Result<(Vec<Passage>, &'h [prompt::Exchange])> {
+        let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
+        let floor = best * self.config.retrieve.min_relative_similarity;
+        let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
+        let max_new = self.config.generate.max_new_tokens;
+        let spotlight = self.config.generate.spotlight;
+        // The history takes at most a quarter of the window, most recent exchanges first.
+        let mut kept = history.len();
+        while kept > 0 {
+            let shown = prompt::build_in_conversation(question, &history[history.len() - kept..], &[], spotlight);
+            let alone = prompt::build_in_conversation(question, &[], &[], spotlight);
+            if generator.prompt_tokens(&shown)? - generator.prompt_tokens(&alone)? <= generator.context_tokens() / 4 {
+                break;
+            }
+            kept -= 1;
+        }
+        let history = &history[history.len() - kept..];
+        let empty = prompt::build_in_conversation(question, history, &[], spotlight);
+        let overhead = generator.prompt_tokens(&empty)?;
+        let budget = generator.context_tokens().saturating_sub(overhead + max_new);
+        let count = |p: &Passage| -> Result<usize> {
+            Ok(generator.count_tokens(&prompt::header(p))? + generator.count_tokens(&p.text)? + 3)
+        };
+        let mut passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
+        if self.config.retrieve.redact_flagged {
+            for passage in passages.iter_mut().filter(|p| p.flagged.is_some()) {
+                passage.text = crate::flag::redact(&passage.text);
+            }
+        }
+        Ok((passages, history))
     }
 
     /// What the index holds.

@@ -32,11 +32,17 @@ pub fn answer(answer: &Answer, models: Value) -> Value {
     json!({
         "answer": answer.text,
         "refused": answer.refusal.is_some(),
+        "answerable": answer.answerable,
         "refusal": answer.refusal.map(|r| match r {
             crate::Refusal::NothingRetrieved => json!({"reason": "nothing retrieved"}),
             crate::Refusal::NotRelevant { best_similarity, threshold } =>
                 json!({"reason": "not relevant", "best_similarity": best_similarity, "threshold": threshold}),
             crate::Refusal::Unsupported => json!({"reason": "no sentence of the answer is supported by the passages"}),
+            crate::Refusal::NotAnswerable { probability, threshold } => json!({
+                "reason": "the passages do not state the answer",
+                "answerable": probability,
+                "threshold": threshold,
+            }),
         }),
         "models": models,
         "cited": answer.cited,
@@ -55,6 +61,7 @@ pub fn answer(answer: &Answer, models: Value) -> Value {
             "search_ms": ms(t.search),
             "load_ms": ms(t.load),
             "pack_ms": ms(t.pack),
+            "check_ms": ms(t.check),
             "prefill_ms": ms(t.prefill),
             "decode_ms": ms(t.decode),
             "first_token_ms": ms(t.first_token),
@@ -84,4 +91,35 @@ pub fn models(engine: &Engine, answer: &Answer) -> Result<Value> {
         "generator": generator.as_ref().map(|g| g.model_id().to_owned()),
         "generator_backend": generator.as_ref().map(|g| g.describe()),
     }))
+}
+
+/// An ingest report as a JSON value (`rag ingest --json`, `GET /v1/ingest/{id}`).
+pub fn ingest_report(report: &crate::IngestReport) -> Value {
+    let listed = |items: &[(std::path::PathBuf, String)]| {
+        items
+            .iter()
+            .map(|(p, r)| json!({"path": p.display().to_string(), "reason": r}))
+            .collect::<Vec<_>>()
+    };
+    let seconds = report.elapsed.as_secs_f64();
+    json!({
+        "files": report.n_files,
+        "indexed": report.n_indexed,
+        "unchanged": report.n_unchanged,
+        "removed": report.n_removed,
+        "renamed": report.n_renamed,
+        "chunks": report.n_chunks,
+        "embedded": report.n_embedded,
+        "chunks_total": report.n_chunks_total,
+        "skipped": listed(&report.skipped),
+        "failed": report.failures.iter().map(|f| json!({"path": f.path.display().to_string(), "reason": f.reason})).collect::<Vec<_>>(),
+        "flagged": listed(&report.flagged),
+        "warnings": listed(&report.warnings),
+        "elapsed_s": seconds,
+        "embed_s": report.embed_time.as_secs_f64(),
+        "chunks_per_s": if seconds > 0.0 { report.n_chunks as f64 / seconds } else { 0.0 },
+        "peak_rss_mb": report.peak_rss_bytes.map(|b| b as f64 / 1e6),
+        "repaired": report.n_repaired,
+        "interrupted": report.interrupted,
+    })
 }

@@ -80,6 +80,29 @@ impl Generator for EchoGenerator {
         "echo generator (test)".into()
     }
 
+    /// "yes" as likely as the share of the question's longer words that the passages hold.
+    fn choose(&self, prompt: &Prompt, choices: &[&str]) -> Result<Option<Vec<f32>>> {
+        let Some((passages, rest)) = prompt.user.rsplit_once("Question: ") else {
+            return Ok(None);
+        };
+        let question = rest.lines().next().unwrap_or_default().to_lowercase();
+        let words: Vec<&str> = question
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() > 3)
+            .collect();
+        let text = passages.to_lowercase();
+        let p = words.iter().filter(|w| text.contains(**w)).count() as f32 / words.len().max(1) as f32;
+        Ok(Some(
+            (0..choices.len())
+                .map(|i| match i {
+                    0 => p,
+                    1 => 1.0 - p,
+                    _ => 0.0,
+                })
+                .collect(),
+        ))
+    }
+
     fn generate(
         &self,
         prompt: &Prompt,
@@ -146,5 +169,26 @@ impl Rng {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+}
+
+/// A passage as the engine gives it to the model: number `n`, from `source`, holding `text` (for prompt tests
+/// that bypass retrieval).
+pub fn passage_for_prompt(n: u32, source: &str, text: &str) -> crate::retrieve::Passage {
+    crate::retrieve::Passage {
+        n,
+        source: source.into(),
+        kind: "txt".into(),
+        text: text.into(),
+        lines: Some((1, 1)),
+        pages: None,
+        section: None,
+        context: None,
+        score: 1.0,
+        similarity: 0.5,
+        chunk_ids: vec![u64::from(n)],
+        flagged: None,
+        chunk_span: (0, 0),
+        byte_span: (0, text.len()),
     }
 }

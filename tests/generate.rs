@@ -78,3 +78,55 @@ fn sentencepiece_gguf_tokenizer_matches_llama_cpp() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Issue 12.3: the answerability check on the real default generator: over the same passage, the probability
+/// that it states the answer is higher for the question it answers than for one it does not; and a prompt that
+/// shares its passages with the one before (the check, then the answer, reusing the cached positions) gets the
+/// same answer as on a cold cache.
+#[test]
+fn the_answerability_check_separates_and_cached_prefixes_do_not_change_answers() {
+    let engine = Engine::from_config(Config::default()).unwrap();
+    let generator = engine.generator().unwrap();
+    let passage = rag::testing::passage_for_prompt(
+        1,
+        "manuals/pump.md",
+        "The P-200 pump was made by Hydra Works in Leeds. Its maximum pressure is 12 bar and it weighs 31 kg.",
+    );
+    let spotlight = rag::prompt::Spotlight::None;
+    let yes = |question: &str| {
+        let check = rag::prompt::build_check(question, &[], std::slice::from_ref(&passage), spotlight);
+        generator
+            .choose(&check, &["yes", "no"])
+            .unwrap()
+            .expect("a GGUF generator scores choices")[0]
+    };
+    let answered = yes("What is the maximum pressure of the P-200 pump?");
+    let unanswered = yes("How much did the P-200 pump cost?");
+    assert!(
+        answered > unanswered + 0.1,
+        "answered {answered:.3}, unanswered {unanswered:.3}"
+    );
+
+    let options = GenerateOptions {
+        max_new_tokens: 40,
+        ..GenerateOptions::default()
+    };
+    let answer = |prompt: &Prompt| {
+        generator
+            .generate(prompt, &options, &mut |_| Flow::Continue)
+            .unwrap()
+            .text
+    };
+    let question = "Who made the P-200 pump, and where?";
+    let prompt = rag::prompt::build_in_conversation(question, &[], std::slice::from_ref(&passage), spotlight);
+    let unrelated = Prompt {
+        system: "You count.".into(),
+        user: "1, 2, 3,".into(),
+    };
+    answer(&unrelated);
+    let cold = answer(&prompt);
+    yes(question);
+    let warm = answer(&prompt);
+    assert_eq!(cold, warm);
+    assert!(cold.contains("Hydra"), "{cold}");
+}

@@ -107,6 +107,39 @@ fn strong_lexical_evidence_overrides_a_weak_similarity() {
     );
 }
 
+/// Asks `question` of an engine with the echo generator (answering `instead` when given) over `docs`, with
+/// `config` (no relevance refusal); checks that what was streamed is the final text.
+fn echo_ask(
+    dir: &std::path::Path,
+    docs: &std::path::Path,
+    mut config: Config,
+    instead: Option<&str>,
+    question: &str,
+) -> rag::Answer {
+    config.retrieve.min_similarity = 0.0;
+    config.index.dir = dir.join("index");
+    let engine = Engine::with_components(
+        config,
+        Arc::new(HashEmbedder { dim: 64 }),
+        Arc::new(TokenChunker::new(word_tokenizer(), 40, 5).unwrap()),
+        Some(Arc::new(EchoGenerator {
+            suffix: String::new(),
+            instead: instead.map(str::to_owned),
+        })),
+    )
+    .unwrap();
+    engine.ingest(&[docs.to_path_buf()]).unwrap();
+    let mut streamed = String::new();
+    let answer = engine
+        .ask(question, &SearchOptions::default(), &mut |piece| {
+            streamed.push_str(piece);
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(streamed, answer.text);
+    answer
+}
+
 /// Issue 12.3: with `refuse_unsupported`, an answer none of whose sentences the passages support (an invented
 /// figure) is marked refused, its streamed text kept; a supported answer is not; and without the setting the
 /// unsupported answer stands.
@@ -116,33 +149,8 @@ fn answers_with_no_supported_sentence_are_refused_when_asked() {
     let docs = corpus(dir.path());
     let ask = |instead: Option<&str>, refuse: bool| {
         let mut config = Config::default();
-        config.retrieve.min_similarity = 0.0;
         config.retrieve.refuse_unsupported = refuse;
-        config.index.dir = dir.path().join("index");
-        let engine = Engine::with_components(
-            config,
-            Arc::new(HashEmbedder { dim: 64 }),
-            Arc::new(TokenChunker::new(word_tokenizer(), 40, 5).unwrap()),
-            Some(Arc::new(EchoGenerator {
-                suffix: String::new(),
-                instead: instead.map(str::to_owned),
-            })),
-        )
-        .unwrap();
-        engine.ingest(std::slice::from_ref(&docs)).unwrap();
-        let mut streamed = String::new();
-        let answer = engine
-            .ask(
-                "What is the pump pressure limit?",
-                &SearchOptions::default(),
-                &mut |piece| {
-                    streamed.push_str(piece);
-                    Flow::Continue
-                },
-            )
-            .unwrap();
-        assert_eq!(streamed, answer.text);
-        answer
+        echo_ask(dir.path(), &docs, config, instead, "What is the pump pressure limit?")
     };
     let invented = "Revenue in 2023 was 4.2 million euros.";
     let answer = ask(Some(invented), true);
@@ -153,6 +161,33 @@ fn answers_with_no_supported_sentence_are_refused_when_asked() {
     let supported = ask(Some("The pump pressure limit is twelve bar."), true);
     assert!(supported.refusal.is_none(), "{supported:?}");
     assert!(ask(None, true).refusal.is_none());
+}
+
+/// Issue 12.3: with the answerability check on, a question the passages do not answer is refused after the
+/// check (the model never generates; the refusal is streamed and carries the probability), one they answer is
+/// answered, and with the check off the check's probability is not computed.
+#[test]
+fn the_answerability_check_refuses_what_the_passages_do_not_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = corpus(dir.path());
+    let ask = |question: &str, threshold: f32| {
+        let mut config = Config::default();
+        config.retrieve.answerable_threshold = threshold;
+        echo_ask(dir.path(), &docs, config, None, question)
+    };
+    let unanswered = ask("What was the turbine revenue forecast?", 0.5);
+    assert!(
+        matches!(unanswered.refusal, Some(rag::Refusal::NotAnswerable { probability, threshold })
+            if probability < 0.5 && threshold == 0.5),
+        "{unanswered:?}"
+    );
+    assert_eq!(unanswered.text, rag::answer::REFUSAL_TEXT);
+    assert!(unanswered.passages.is_empty());
+    let answered = ask("What is the pump pressure limit?", 0.5);
+    assert!(answered.refusal.is_none(), "{answered:?}");
+    assert!(answered.answerable.is_some_and(|p| p >= 0.5), "{answered:?}");
+    let off = ask("What was the turbine revenue forecast?", 0.0);
+    assert!(off.refusal.is_none() && off.answerable.is_none(), "{off:?}");
 }
 
 /// Issue 12.6: files chunked under other chunker settings are chunked again on the next ingest (not skipped as

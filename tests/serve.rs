@@ -94,6 +94,20 @@ impl Server {
         (response.status().as_u16(), retry, value)
     }
 
+    fn delete(&self, path: &str, body: Value) -> (u16, Value) {
+        let mut request = Server::agent()
+            .delete(self.url(path))
+            .force_send_body()
+            .header("Content-Type", "application/json");
+        if let Some(key) = &self.key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request.send(body.to_string()).unwrap();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (response.status().as_u16(), value)
+    }
+
     fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let (status, _, value) = self.post_raw(path, &body.to_string(), self.key.as_deref());
         (status, value)
@@ -374,4 +388,131 @@ fn sigterm_stops_the_server_cleanly_and_open_binds_need_a_key() {
     let run = sandbox.rag(&["serve", "--bind", "0.0.0.0:0"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("without an API key"), "{}", run.stderr);
+}
+
+/// Issue 11: `POST /v1/ingest` and `DELETE /v1/documents`, only under `serve.ingest_roots` (symlinks and `..`
+/// resolved first); the job runs in the background with its progress at `GET /v1/ingest/{id}`, searches answer
+/// while it runs, and what it indexed (or what was deleted) is what searches then see.
+#[test]
+fn ingest_and_delete_over_http_under_the_allowed_roots_only() {
+    let sandbox = indexed();
+    let allowed = common::scifact_docs(&sandbox, 200);
+    std::fs::write(
+        allowed.join("valve.md"),
+        "# Valve V-9\n\nThe V-9 relief valve opens at 4.5 bar and closes again at 4.1 bar.\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(corpus(), allowed.join("escape")).unwrap();
+    // A second, named index, built by the CLI beforehand.
+    let notes = sandbox.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        notes.join("kettle.txt"),
+        "The K-3 kettle boils a litre of water in 140 seconds.\n",
+    )
+    .unwrap();
+    let notes_index = sandbox.path().join("notes-index");
+    sandbox
+        .rag_with_index(&notes_index, &["ingest", notes.to_str().unwrap()])
+        .expect_code(0);
+    let config = sandbox.path().join("serve.toml");
+    let roots = toml_string(allowed.to_str().unwrap());
+    let named = toml_string(notes_index.to_str().unwrap());
+    std::fs::write(
+        &config,
+        format!("[serve]\ningest_roots = [{roots}]\n\n[serve.indexes]\nnotes = {named}\n"),
+    )
+    .unwrap();
+    let server = Server::start(&sandbox, None, &["--config", config.to_str().unwrap()]);
+
+    // The named index answers at its own prefix, the default one does not see its documents.
+    let (status, listed) = server.get("/v1/indexes");
+    assert_eq!(status, 200, "{listed}");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["indexes"][1]["name"], "notes", "{listed:#}");
+    assert_eq!(listed["indexes"][1]["chunks"], 1, "{listed:#}");
+    let kettle = json!({"query": "how long does the kettle take to boil", "k": 1});
+    let (status, body) = server.post("/v1/indexes/notes/search", kettle.clone());
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["results"][0]["path"].as_str().unwrap().ends_with("kettle.txt"),
+        "{body}"
+    );
+    let (_, body) = server.post("/v1/search", kettle);
+    assert!(
+        !body["results"][0]["path"].as_str().unwrap().ends_with("kettle.txt"),
+        "{body}"
+    );
+    let (status, _) = server.post("/v1/indexes/nothing/search", json!({"query": "kettle"}));
+    assert_eq!(status, 404);
+
+    // Outside the roots, by name, by `..` or through a symlink: refused before anything is read.
+    for path in [
+        corpus(),
+        allowed.join(".."),
+        allowed.join("escape"),
+        allowed.join("escape/manuals"),
+    ] {
+        let (status, body) = server.post("/v1/ingest", json!({"paths": [path]}));
+        assert_eq!(status, 403, "{path:?}: {body}");
+        assert_eq!(body["error"]["type"], "permission_error", "{body}");
+    }
+    let (status, _) = server.post("/v1/ingest", json!({"paths": ["relative/path"]}));
+    assert_eq!(status, 400);
+
+    let (status, job) = server.post("/v1/ingest", json!({"paths": [allowed]}));
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let mut searched_while_running = false;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let done = loop {
+        assert!(Instant::now() < deadline, "the ingest job did not finish");
+        let (status, body) = server.get(&format!("/v1/ingest/{id}"));
+        assert_eq!(status, 200, "{body}");
+        let state: Value = serde_json::from_str(&body).unwrap();
+        match state["state"].as_str().unwrap() {
+            "done" => break state,
+            "failed" => panic!("{state:#}"),
+            "running" if !searched_while_running => {
+                let (status, body) = server.post("/v1/search", json!({"query": "maximum operating pressure"}));
+                assert_eq!(status, 200, "{body}");
+                searched_while_running = true;
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(done["report"]["indexed"], 201, "{done:#}");
+    assert!(
+        searched_while_running,
+        "the job finished before a search could run during it"
+    );
+    assert!(done["progress"]["chunks_done"].as_u64().unwrap() >= 201, "{done:#}");
+    let valve = |server: &Server| {
+        let (status, body) = server.post(
+            "/v1/search",
+            json!({"query": "V-9 relief valve opening pressure", "k": 3}),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["results"][0]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("valve.md")
+    };
+    assert!(valve(&server));
+
+    // Deletion: outside the roots refused; inside, the file leaves the index (not the disk).
+    let (status, _) = server.delete("/v1/documents", json!({"paths": [corpus().join("notes")]}));
+    assert_eq!(status, 403);
+    let (status, body) = server.delete("/v1/documents", json!({"paths": [allowed.join("valve.md")]}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["removed"].as_array().unwrap().len(), 1, "{body}");
+    assert!(!valve(&server));
+    assert!(allowed.join("valve.md").exists());
+    let (status, missing) = server.get("/v1/ingest/ingest-999");
+    assert_eq!(status, 404, "{missing}");
+}
+
+/// A TOML basic string holding `text`.
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap()
 }

@@ -6,6 +6,7 @@
 
 pub mod beir;
 pub mod inject;
+pub mod load;
 pub mod metrics;
 pub mod qa;
 pub mod retrieval;

@@ -43,6 +43,9 @@ pub struct QaOptions {
     pub k: usize,
     /// Skip generation: retrieval recall and the refusal sweep only.
     pub retrieval_only: bool,
+    /// Skip generation but run the answerability check on each question (its sweep), which needs
+    /// `retrieve.answerable_threshold` above 0.
+    pub check_only: bool,
     /// Where the corpus files are written for ingestion.
     pub docs_dir: PathBuf,
 }
@@ -98,6 +101,12 @@ pub struct QaReport {
     /// At the configured `min_similarity`: (lexical_override, refused unanswerable, refused answerable) when a
     /// question is refused only if no retrieved chunk holds that share of its content words.
     pub lexical_sweep: Vec<(f32, f64, f64)>,
+    /// Questions the answerability check scored.
+    pub n_checked: usize,
+    /// (threshold, refused unanswerable, refused answerable) when `ask` refuses below that answerability
+    /// probability, on top of the refusals of the run itself (the relevance refusal, and with generation the
+    /// model's own "the documents do not contain ..."). Exact for thresholds at or above the configured one.
+    pub answerable_sweep: Vec<(f32, f64, f64)>,
 }
 
 /// Reads `qa.dev.jsonl`.
@@ -241,6 +250,8 @@ pub fn run(
     let (mut unsupported_u, mut unsupported_a) = (0.0, 0.0);
     // (best support, whether that passage is the gold document) of every uncited sentence, answerable questions.
     let mut uncited: Vec<(f32, bool)> = Vec::new();
+    // (answerability probability, refused by the run itself, answerable) of every question the check scored.
+    let mut checked: Vec<(f32, bool, bool)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let results = searcher.search(&item.question, &search)?;
         let best = results
@@ -259,13 +270,24 @@ pub fn run(
                 found += 1.0;
             }
         }
-        if !options.retrieval_only {
+        if options.check_only {
+            if let Some(p) = searcher.answerability(&item.question, &SearchOptions::default())? {
+                checked.push((p, p == 0.0, item.answerable));
+            }
+        } else if !options.retrieval_only {
             let started = Instant::now();
             let answer = searcher.ask(&item.question, &SearchOptions::default(), &mut |_| Flow::Continue)?;
             seconds.push(started.elapsed().as_secs_f64());
             let refused = answer.refusal.is_some()
                 || answer.text.contains(REFUSAL_TEXT)
                 || answer.text.to_lowercase().contains("do not contain");
+            if let Some(p) = answer.answerable {
+                checked.push((
+                    p,
+                    refused && !matches!(answer.refusal, Some(rag::Refusal::NotAnswerable { .. })),
+                    item.answerable,
+                ));
+            }
             if item.answerable {
                 if refused {
                     refused_answerable += 1.0;
@@ -365,6 +387,18 @@ pub fn run(
                 right / f64::max(kept.len() as f64, 1.0),
                 kept.len() as f64 / f64::max(uncited.len() as f64, 1.0),
             )
+        })
+        .collect();
+    report.n_checked = checked.len();
+    report.answerable_sweep = [0.05f32, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+        .iter()
+        .map(|&t| {
+            let refused = |answerable: bool| {
+                let all: Vec<_> = checked.iter().filter(|c| c.2 == answerable).collect();
+                let n = all.iter().filter(|(p, own, _)| *own || *p < t).count();
+                n as f64 / f64::max(all.len() as f64, 1.0)
+            };
+            (t, refused(false), refused(true))
         })
         .collect();
     let threshold = engine.config().retrieve.min_similarity;

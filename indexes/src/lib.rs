@@ -13,6 +13,7 @@ mod embedded;
 mod error;
 mod qdrant;
 mod record;
+mod shared;
 mod stored;
 
 pub use copy::{copy_index, CopyReport};
@@ -23,6 +24,7 @@ pub use record::{
     indexed_text, Bm25Params, Hit, IndexMeta, Payload, Query, Record, SearchFilter, SearchMode, StoredKey,
     FORMAT_VERSION,
 };
+pub use shared::SharedIndex;
 
 /// A store of [`Record`]s searchable by vector and by text.
 ///

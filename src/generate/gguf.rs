@@ -43,13 +43,36 @@ impl Weights {
             Weights::Phi3(m) => m.forward(input, pos)?.squeeze(0),
         }
     }
+}
 
-    /// Forgets the previous prompt (gemma's and phi3's caches restart by themselves at position 0).
-    fn clear_kv_cache(&mut self) {
-        if let Weights::Decoder(m) = self {
-            m.clear_kv_cache()
-        }
+/// The weights with what their cache holds.
+struct Loaded {
+    weights: Weights,
+    /// The prompt whose positions the cache holds (followed by generated tokens, which no later prompt shares).
+    cached: Vec<u32>,
+}
+
+impl Loaded {
+    /// Runs the prompt `ids` and returns the logits of its last token. Positions shared with the previous prompt
+    /// are kept from the cache (our decoder on the CPU), so a second prompt over the same passages (the
+    /// answerability check, then the answer) costs only its own tail. Gemma's and phi3's caches restart by
+    /// themselves at position 0.
+    fn prefill(&mut self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+        let shared = common_prefix(&self.cached, ids).min(ids.len().saturating_sub(1));
+        let start = match &mut self.weights {
+            Weights::Decoder(m) => m.truncate_kv_cache(shared),
+            _ => 0,
+        };
+        self.cached.clear();
+        let input = Tensor::new(&ids[start..], device)?.unsqueeze(0)?;
+        let logits = self.weights.forward(&input, start)?;
+        self.cached = ids.to_vec();
+        Ok(logits)
     }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Longest context each architecture's implementation allows.
@@ -62,7 +85,7 @@ fn implementation_limit(architecture: &str, trained: usize) -> usize {
 
 /// A GGUF chat model running on candle.
 pub struct GgufGenerator {
-    weights: Mutex<Weights>,
+    weights: Mutex<Loaded>,
     tokenizer: Tokenizer,
     /// The same tokenizer with special tokens disabled: for every text that is not the template's own.
     plain: Tokenizer,
@@ -133,7 +156,10 @@ impl GgufGenerator {
         let mut plain = tokenizer.clone();
         plain.set_encode_special_tokens(true);
         Ok(GgufGenerator {
-            weights: Mutex::new(weights),
+            weights: Mutex::new(Loaded {
+                weights,
+                cached: Vec::new(),
+            }),
             tokenizer,
             plain,
             template,
@@ -156,6 +182,12 @@ impl GgufGenerator {
             .encode_fast(text, false)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| Error::Generate(format!("tokenizer: {e}")))
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Loaded>> {
+        self.weights
+            .lock()
+            .map_err(|_| Error::Generate("model poisoned by an earlier panic".into()))
     }
 
     /// Tokens of a whole prompt: the template's control tokens as such, everything else as plain text, so no
@@ -190,6 +222,47 @@ impl Generator for GgufGenerator {
         )
     }
 
+    fn choose(&self, prompt: &Prompt, choices: &[&str]) -> Result<Option<Vec<f32>>> {
+        let err = |e: candle_core::Error| Error::Generate(e.to_string());
+        let ids = self.encode_prompt(prompt)?;
+        if ids.len() >= self.context_tokens {
+            return Err(Error::Generate(format!(
+                "prompt of {} tokens does not fit a context of {}",
+                ids.len(),
+                self.context_tokens
+            )));
+        }
+        // The first token of each spelling of each choice ("yes", "Yes", " yes").
+        let mut firsts: Vec<Vec<u32>> = Vec::with_capacity(choices.len());
+        for choice in choices {
+            let mut capital = choice.chars();
+            let capital = capital
+                .next()
+                .map(|c| c.to_uppercase().chain(capital).collect::<String>())
+                .unwrap_or_default();
+            let mut ids = Vec::new();
+            for spelling in [choice.to_string(), choice.to_lowercase(), capital] {
+                for text in [spelling.clone(), format!(" {spelling}")] {
+                    if let Some(&first) = self.encode(&text)?.first() {
+                        if !ids.contains(&first) {
+                            ids.push(first);
+                        }
+                    }
+                }
+            }
+            firsts.push(ids);
+        }
+        let logits = {
+            let mut loaded = self.lock()?;
+            loaded.prefill(&ids, &self.device).map_err(err)?
+        };
+        let logits: Vec<f32> = logits
+            .to_dtype(candle_core::DType::F32)
+            .and_then(|t| t.to_vec1())
+            .map_err(err)?;
+        Ok(Some(choice_probabilities(&logits, &firsts)))
+    }
+
     fn generate(
         &self,
         prompt: &Prompt,
@@ -208,11 +281,7 @@ impl Generator for GgufGenerator {
                 self.context_tokens
             )));
         }
-        let mut weights = self
-            .weights
-            .lock()
-            .map_err(|_| Error::Generate("model poisoned by an earlier panic".into()))?;
-        weights.clear_kv_cache();
+        let mut loaded = self.lock()?;
         let temperature = (options.temperature > 0.0).then_some(options.temperature);
         let mut sampler = LogitsProcessor::new(options.seed, temperature, None);
         let mut decoder = self.tokenizer.decode_stream(true);
@@ -220,10 +289,7 @@ impl Generator for GgufGenerator {
         let mut context = ids.clone();
 
         let started = Instant::now();
-        let input = Tensor::new(ids.as_slice(), &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(err)?;
-        let mut logits = weights.forward(&input, 0).map_err(err)?;
+        let mut logits = loaded.prefill(&ids, &self.device).map_err(err)?;
         let mut prefill = None;
         let mut generated = 0;
         let mut stop = StopReason::Length;
@@ -288,7 +354,7 @@ impl Generator for GgufGenerator {
             let input = Tensor::new(&[next], &self.device)
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(err)?;
-            logits = weights.forward(&input, ids.len() + generated - 1).map_err(err)?;
+            logits = loaded.weights.forward(&input, ids.len() + generated - 1).map_err(err)?;
         }
         if stop == StopReason::Cancelled {
             text.truncate(streamed);
@@ -305,6 +371,26 @@ impl Generator for GgufGenerator {
             stop,
         })
     }
+}
+
+/// The probability mass of each group of token ids under `logits`, renormalised over the groups (uniform when
+/// none of them has any mass).
+fn choice_probabilities(logits: &[f32], groups: &[Vec<u32>]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mass: Vec<f64> = groups
+        .iter()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|&id| logits.get(id as usize))
+                .map(|&l| f64::from(l - max).exp())
+                .sum()
+        })
+        .collect();
+    let total: f64 = mass.iter().sum();
+    if total <= 0.0 || !total.is_finite() {
+        return vec![1.0 / groups.len().max(1) as f32; groups.len()];
+    }
+    mass.iter().map(|m| (m / total) as f32).collect()
 }
 
 /// If the last `window` tokens of `answer` already occurred earlier in it, how many tokens to keep: everything

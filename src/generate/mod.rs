@@ -99,6 +99,13 @@ pub trait Generator: Send + Sync {
     fn count_tokens(&self, text: &str) -> Result<usize>;
     /// How many tokens the rendered `prompt` takes (template and special tokens included).
     fn prompt_tokens(&self, prompt: &Prompt) -> Result<usize>;
+    /// The probability of each of `choices` as the first word of the answer to `prompt` (all its spellings:
+    /// "yes", "Yes", " yes"), renormalised over the choices, from one pass over the prompt; nothing is generated.
+    /// `None` where the backend cannot tell (a remote server without token probabilities).
+    fn choose(&self, prompt: &Prompt, choices: &[&str]) -> Result<Option<Vec<f32>>> {
+        let _ = (prompt, choices);
+        Ok(None)
+    }
     /// Generates an answer to `prompt`, calling `on_text` with each new piece of text.
     fn generate(
         &self,

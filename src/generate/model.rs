@@ -420,17 +420,28 @@ impl Decoder {
         })
     }
 
-    /// Forgets the cached positions.
-    pub(crate) fn clear_kv_cache(&mut self) {
+    /// Keeps the first `len` cached positions and forgets the rest, so that a prompt sharing them with the last
+    /// one is processed from `len` on. Returns the positions kept: `len` on the CPU, 0 on a GPU (candle's cache
+    /// there can only be reset).
+    pub(crate) fn truncate_kv_cache(&mut self, len: usize) -> usize {
+        let row = self.n_kv_head * self.head_dim;
+        let mut kept = len;
+        for layer in &self.layers {
+            match &layer.cache {
+                Cache::Host { k, .. } => kept = kept.min(k.len() / row),
+                Cache::Device(_) => kept = 0,
+            }
+        }
         for layer in &mut self.layers {
             match &mut layer.cache {
                 Cache::Host { k, v } => {
-                    k.clear();
-                    v.clear();
+                    k.truncate(kept * row);
+                    v.truncate(kept * row);
                 }
                 Cache::Device(c) => c.reset(),
             }
         }
+        kept
     }
 
     /// Runs `tokens` (shape `(1, n)`) at positions `pos..pos + n`; returns the logits of the last one.

@@ -905,6 +905,24 @@ pub(crate) fn source_key(path: &Path) -> String {
     }
 }
 
+/// Removes the files at or under `path` from `index` and its manifest (never from disk); returns their keys.
+pub(crate) fn remove(index: &mut dyn VectorIndex, path: &Path) -> Result<Vec<String>> {
+    let root = root_key(path);
+    let mut manifest = Manifest::load(index)?;
+    let keys: Vec<String> = manifest.files.keys().filter(|k| is_under(k, &root)).cloned().collect();
+    for key in &keys {
+        index.delete_source(key)?;
+        manifest.files.remove(key);
+    }
+    if !keys.is_empty() {
+        // Chunks first, then the manifest: a crash between leaves a manifest that lists more than the index
+        // holds, which the next ingest's count check repairs.
+        index.commit()?;
+        manifest.save(index)?;
+    }
+    Ok(keys)
+}
+
 /// The key of an ingest root: its canonical path when it exists (so it matches the keys of its files), else
 /// its absolute spelling.
 fn root_key(root: &Path) -> String {

@@ -28,6 +28,8 @@ pub struct Answer {
     /// Each sentence of the answer with the passage it is attributed to, by the model or by the engine, or
     /// marked unsupported (empty for a refusal).
     pub sentences: Vec<crate::attribute::Sentence>,
+    /// The answerability check's probability that the passages state the answer (`None` when it did not run).
+    pub answerable: Option<f32>,
     /// Where the time went.
     pub timings: Timings,
 }
@@ -46,6 +48,13 @@ pub enum Refusal {
     },
     /// The model answered, but no sentence of its answer is supported by the passages (the text is kept).
     Unsupported,
+    /// The answerability check: the model judged that the passages do not state the answer.
+    NotAnswerable {
+        /// The model's probability that they do.
+        probability: f32,
+        /// The threshold under which the engine refuses.
+        threshold: f32,
+    },
 }
 
 impl Refusal {
@@ -71,6 +80,8 @@ pub struct Timings {
     pub load: Duration,
     /// Merging and packing passages, building the prompt.
     pub pack: Duration,
+    /// The answerability check (its prompt pass).
+    pub check: Duration,
     /// Prompt processing, up to the first generated token.
     pub prefill: Duration,
     /// Generating the rest of the tokens.

@@ -54,6 +54,28 @@ pub fn build_in_conversation(
     passages: &[Passage],
     spotlight: Spotlight,
 ) -> Prompt {
+    build_with(question, history, passages, spotlight, ANSWER)
+}
+
+/// The closing line of an answer prompt.
+pub const ANSWER: &str = "Answer the question in one or two sentences, citing the passages you use like [1].";
+
+/// The closing line of the answerability check (issue 12.3), in place of [`ANSWER`].
+pub const CHECK: &str = "Do the passages state the answer to this question? Reply with yes or no only.";
+
+/// The answerability check's prompt: the answer prompt's passages, history and question (so the two share their
+/// cached positions), closed by a yes/no question about them instead of the request for an answer.
+pub fn build_check(question: &str, history: &[Exchange], passages: &[Passage], spotlight: Spotlight) -> Prompt {
+    build_with(question, history, passages, spotlight, CHECK)
+}
+
+fn build_with(
+    question: &str,
+    history: &[Exchange],
+    passages: &[Passage],
+    spotlight: Spotlight,
+    instruction: &str,
+) -> Prompt {
     let mut user = String::from("Passages:\n\n");
     for passage in passages {
         match spotlight {
@@ -85,7 +107,8 @@ pub fn build_in_conversation(
     }
     user.push_str("Question: ");
     user.push_str(question.trim());
-    user.push_str("\nAnswer the question in one or two sentences, citing the passages you use like [1].");
+    user.push('\n');
+    user.push_str(instruction);
     let system = match spotlight {
         Spotlight::None => SYSTEM.to_owned(),
         Spotlight::Delimit => format!("{SYSTEM}{DELIMIT_RULE}"),

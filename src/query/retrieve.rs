@@ -37,9 +37,9 @@ pub struct Passage {
     /// The instruction-like rule one of its chunks matched at ingest (`ingest::flag`), if any.
     pub flagged: Option<String>,
     /// Chunk indexes in the document, first and last.
-    chunk_span: (u32, u32),
+    pub(crate) chunk_span: (u32, u32),
     /// Byte span in the extracted document text.
-    byte_span: (usize, usize),
+    pub(crate) byte_span: (usize, usize),
 }
 
 /// How a source key (a canonical absolute path) is shown: relative to the current directory when the file is

@@ -8,6 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::ApiError;
 
+#[derive(Clone)]
 pub(crate) struct Slots {
     permits: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,

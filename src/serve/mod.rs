@@ -10,10 +10,13 @@
 //!
 //! Routes (`routes.rs`): `/healthz`, `/readyz`, `/metrics` (`metrics.rs`), `/v1/status`, `/v1/search`, `/v1/ask` (JSON or Server-Sent
 //! Events); OpenAI-compatible (`openai.rs`): `/v1/models`, `/v1/chat/completions` (streaming and not, the
-//! sources in the extension field `rag`). Every error has one JSON shape (`error.rs`).
+//! sources in the extension field `rag`); with `serve.ingest_roots` (`ingest.rs`): `/v1/ingest`,
+//! `/v1/ingest/{id}`, `/v1/documents`. The same endpoints of each index named in `serve.indexes` are at
+//! `/v1/indexes/NAME/...`, listed by `/v1/indexes`. Every error has one JSON shape (`error.rs`).
 
 mod answer;
 mod error;
+mod ingest;
 mod limits;
 mod metrics;
 mod openai;
@@ -27,7 +30,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::config::{Secret, ServeConfig};
@@ -56,6 +59,10 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Longest shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Folders clients may ingest from (none: no ingest or deletion over HTTP).
+    pub ingest_roots: Vec<std::path::PathBuf>,
+    /// Named indexes served beside the default one: name → location (`--index` syntax).
+    pub indexes: std::collections::BTreeMap<String, String>,
 }
 
 impl ServeOptions {
@@ -91,6 +98,8 @@ impl ServeOptions {
             max_body_bytes: config.max_body_bytes.max(1024),
             request_timeout: Duration::from_secs(config.request_timeout_s.max(1)),
             shutdown_grace: Duration::from_secs(10),
+            ingest_roots: config.ingest_roots.clone(),
+            indexes: config.indexes.clone(),
         })
     }
 }
@@ -105,6 +114,10 @@ pub(crate) struct Shared {
     pub(crate) stopping: Arc<AtomicBool>,
     pub(crate) started: std::time::Instant,
     pub(crate) metrics: metrics::Metrics,
+    /// The writing side, when ingest is enabled.
+    pub(crate) ingestion: Option<ingest::Ingestion>,
+    /// The named indexes (on the default index's state only).
+    pub(crate) named: Vec<(String, Arc<Shared>)>,
 }
 
 impl Shared {
@@ -128,7 +141,7 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
     // One engine for the life of the process, shared by every request.
     let engine: &'static Engine = Box::leak(Box::new(engine));
     engine.generator()?;
-    let searcher = engine.searcher()?;
+    let (searcher, ingestion) = open(engine, &options, &cancel)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(options.slots + options.searches + 4)
@@ -142,9 +155,50 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
         stopping: Arc::new(AtomicBool::new(false)),
         started: std::time::Instant::now(),
         metrics: metrics::Metrics::default(),
+        ingestion,
         searcher,
         options,
+        named: Vec::new(),
     });
+    let mut named = Vec::new();
+    for (name, spec) in &shared.options.indexes {
+        if name == "default"
+            || name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Config(format!(
+                "serve.indexes: {name:?} is not a valid name (letters, digits, `-`, `_`)"
+            )));
+        }
+        let mut config = engine.config().clone();
+        config.index.set_location(spec)?;
+        // The models are the default engine's: one generator, one set of slots for every index.
+        let other = Engine::with_components(config, engine.embedder()?, engine.chunker()?, Some(engine.generator()?))?;
+        let other: &'static Engine = Box::leak(Box::new(other));
+        let (searcher, ingestion) =
+            open(other, &shared.options, &cancel).map_err(|e| Error::Config(format!("index {name:?}: {e}")))?;
+        named.push((
+            name.clone(),
+            Arc::new(Shared {
+                searcher,
+                ingestion,
+                options: shared.options.clone(),
+                slots: shared.slots.clone(),
+                searches: shared.searches.clone(),
+                stopping: shared.stopping.clone(),
+                started: shared.started,
+                metrics: shared.metrics.clone(),
+                named: Vec::new(),
+            }),
+        ));
+    }
+    let shared = match Arc::try_unwrap(shared) {
+        Ok(mut alone) => {
+            alone.named = named;
+            Arc::new(alone)
+        }
+        Err(_) => return Err(Error::Config("server state is shared before start".into())),
+    };
     let app = router(shared.clone());
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(shared.options.bind)
@@ -198,14 +252,44 @@ async fn wait_for_stop(cancel: Cancel) {
     }
 }
 
+/// The searcher of `engine`'s index and, with ingest enabled, the writing side: then the server writes the
+/// index, and searches go through the same handle.
+fn open(
+    engine: &'static Engine,
+    options: &ServeOptions,
+    cancel: &Cancel,
+) -> Result<(Searcher<'static>, Option<ingest::Ingestion>)> {
+    if options.ingest_roots.is_empty() {
+        return Ok((engine.searcher()?, None));
+    }
+    let ingestion = ingest::Ingestion::start(engine, &options.ingest_roots, cancel.clone())?;
+    Ok((engine.searcher_over(Box::new(ingestion.index()))?, Some(ingestion)))
+}
+
+/// The endpoints of one index, behind the key check: at `/v1/...` for the default index and at
+/// `/v1/indexes/NAME/...` for each named one.
+fn index_routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/status", get(routes::status))
+        .route("/search", post(routes::search))
+        .route("/ask", post(routes::ask))
+        .route("/models", get(openai::models))
+        .route("/chat/completions", post(openai::chat_completions))
+        .route("/ingest", post(ingest::start))
+        .route("/ingest/{id}", get(ingest::progress))
+        .route("/documents", delete(ingest::remove))
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate))
+        .with_state(shared)
+}
+
 fn router(shared: Arc<Shared>) -> Router {
-    let api = Router::new()
-        .route("/v1/status", get(routes::status))
-        .route("/v1/search", post(routes::search))
-        .route("/v1/ask", post(routes::ask))
-        .route("/v1/models", get(openai::models))
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate));
+    let mut api = Router::new().nest("/v1", index_routes(shared.clone())).route(
+        "/v1/indexes",
+        get(routes::indexes).route_layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate)),
+    );
+    for (name, named) in &shared.named {
+        api = api.nest(&format!("/v1/indexes/{name}"), index_routes(named.clone()));
+    }
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))

@@ -133,6 +133,29 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Result<Json<Val
     })))
 }
 
+/// `GET /v1/indexes`: the default index and the named ones, with where they live and their chunks.
+pub(crate) async fn indexes(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    let mut all = vec![(String::from("default"), shared.clone())];
+    all.extend(shared.named.iter().cloned());
+    let mut listed = Vec::new();
+    for (name, index) in all {
+        let prefix = match name.as_str() {
+            "default" => "/v1".to_owned(),
+            other => format!("/v1/indexes/{other}"),
+        };
+        let check = index.clone();
+        let chunks = blocking(move || check.searcher.count().map_err(ApiError::engine)).await?;
+        listed.push(json!({
+            "name": name,
+            "location": index.searcher.location(),
+            "chunks": chunks,
+            "endpoints": prefix,
+            "ingest": index.ingestion.is_some(),
+        }));
+    }
+    Ok(Json(json!({ "indexes": listed })))
+}
+
 pub(crate) async fn search(
     State(shared): State<Arc<Shared>>,
     ApiJson(request): ApiJson<SearchRequest>,

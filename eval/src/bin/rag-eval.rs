@@ -75,6 +75,10 @@ enum Command {
         /// Retrieval and the refusal sweep only (no generation).
         #[arg(long)]
         retrieval_only: bool,
+        /// No generation, but the answerability check on every question and its threshold sweep (the check
+        /// runs at `retrieve.answerable_threshold`, or 0.5 when the configuration turns it off).
+        #[arg(long, conflicts_with = "retrieval_only")]
+        check_only: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -137,6 +141,27 @@ enum Command {
         /// Output directory.
         out: PathBuf,
     },
+    /// Load `rag serve`: closed-loop clients for a while; requests per second, latency, 429s and errors.
+    Load {
+        /// The server.
+        #[arg(long, default_value = "http://127.0.0.1:8088")]
+        url: String,
+        /// `search` or `ask`.
+        #[arg(long, value_enum, default_value = "search")]
+        endpoint: LoadEndpoint,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// Seconds.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// The queries of this BEIR dataset (queries.jsonl) or QA dataset (qa.dev.jsonl), cycled.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Also write the JSON result to this file, atomically.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a synthetic corpus of short text documents (the ingest benchmark at scale).
     SynthCorpus {
         /// Output directory.
@@ -148,6 +173,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `rag-eval load --endpoint`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LoadEndpoint {
+    Search,
+    Ask,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -363,6 +395,51 @@ fn run(args: Args) -> anyhow::Result<()> {
             println!("wrote {n} documents to {}", out.display());
             Ok(())
         }
+        Command::Load {
+            url,
+            endpoint,
+            clients,
+            seconds,
+            dataset,
+            out,
+        } => {
+            let queries: Vec<String> = if dataset.join("qa.dev.jsonl").is_file() {
+                qa::read_qa(&dataset.join("qa.dev.jsonl"))?
+                    .into_iter()
+                    .map(|q| q.question)
+                    .collect()
+            } else {
+                rag_eval::beir::read_queries(&dataset.join("queries.jsonl"))?
+                    .into_iter()
+                    .map(|(_, text)| text)
+                    .collect()
+            };
+            let options = rag_eval::load::LoadOptions {
+                url: url.clone(),
+                key: std::env::var("RAG_SERVE_API_KEYS")
+                    .ok()
+                    .and_then(|k| k.split(',').next().map(str::to_owned))
+                    .filter(|k| !k.is_empty()),
+                endpoint: match endpoint {
+                    LoadEndpoint::Search => rag_eval::load::Endpoint::Search,
+                    LoadEndpoint::Ask => rag_eval::load::Endpoint::Ask,
+                },
+                clients,
+                seconds,
+                queries,
+            };
+            let report = rag_eval::load::run(&options);
+            let mut value = report.json();
+            value["endpoint"] = json!(format!("{endpoint:?}").to_lowercase());
+            value["clients"] = json!(clients);
+            value["url"] = json!(url);
+            value["git_commit"] = json!(git_commit());
+            println!("{value:#}");
+            if let Some(out) = out {
+                write_atomically(&out, format!("{value:#}\n").as_bytes())?;
+            }
+            Ok(())
+        }
         Command::SynthCorpus { out, docs, seed } => {
             let bytes = rag_eval::synth::write_corpus(&out, docs, seed).with_context(|| out.display().to_string())?;
             println!("wrote {docs} documents ({bytes} bytes) to {}", out.display());
@@ -373,9 +450,13 @@ fn run(args: Args) -> anyhow::Result<()> {
             limit,
             k,
             retrieval_only,
+            check_only,
             json,
             out,
         } => {
+            if check_only && config.retrieve.answerable_threshold <= 0.0 {
+                config.retrieve.answerable_threshold = 0.5;
+            }
             let (_scratch, docs_dir) = use_index(&args.index, &mut config, "qa")?;
             let engine = Engine::from_config(config.clone())?;
             let options = QaOptions {
@@ -383,6 +464,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 limit,
                 k,
                 retrieval_only,
+                check_only,
                 docs_dir,
             };
             let tty = std::io::stderr().is_terminal();
@@ -394,7 +476,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             if tty {
                 eprintln!();
             }
-            let generator = if retrieval_only {
+            let generator = if retrieval_only && !check_only {
                 "none".to_owned()
             } else {
                 engine.generator()?.model_id().to_owned()
@@ -428,6 +510,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "false_refusal_rate": r.false_refusal_rate,
                 "p50_answer_s": r.p50_answer_s,
                 "refusal_sweep": sweep,
+                "answerability_checked": r.n_checked,
+                "answerability_sweep": r.answerable_sweep.iter().map(|(t, u, a)| json!({"answerable_threshold": t, "refused_unanswerable": u, "refused_answerable": a})).collect::<Vec<_>>(),
                 "lexical_override_sweep": r.lexical_sweep.iter().map(|(l, u, a)| json!({"lexical_override": l, "refused_unanswerable": u, "refused_answerable": a})).collect::<Vec<_>>(),
                 "config": {
                     "generator": generator,
@@ -437,6 +521,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                     "min_similarity": config.retrieve.min_similarity,
                     "lexical_override": config.retrieve.lexical_override,
                     "attribution_threshold": config.retrieve.attribution_threshold,
+                    "answerable_threshold": config.retrieve.answerable_threshold,
                     "max_new_tokens": config.generate.max_new_tokens,
                     "git_commit": git_commit(),
                 },
@@ -461,6 +546,15 @@ fn run(args: Args) -> anyhow::Result<()> {
                         r.refusal_rate, r.false_refusal_rate
                     );
                     println!("p50 seconds per answer {:.2}", r.p50_answer_s);
+                }
+                if r.n_checked > 0 {
+                    println!(
+                        "answerability sweep over {} questions (threshold: refused unanswerable / refused answerable):",
+                        r.n_checked
+                    );
+                    for (t, u, a) in &r.answerable_sweep {
+                        println!("  {t:.2}: {u:.3} / {a:.3}");
+                    }
                 }
                 println!("threshold sweep (min_similarity: refused unanswerable / refused answerable):");
                 for (t, u, a) in &r.sweep {

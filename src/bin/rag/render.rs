@@ -141,26 +141,7 @@ impl rag::Progress for TermProgress {
 /// Prints the ingest report and returns the exit code (0, or [`EXIT_PARTIAL`] when some file failed).
 pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
     if json {
-        let value = json!({
-            "files": report.n_files,
-            "indexed": report.n_indexed,
-            "unchanged": report.n_unchanged,
-            "removed": report.n_removed,
-            "renamed": report.n_renamed,
-            "chunks": report.n_chunks,
-            "embedded": report.n_embedded,
-            "chunks_total": report.n_chunks_total,
-            "skipped": report.skipped.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
-            "failed": report.failures.iter().map(|f| json!({"path": f.path.display().to_string(), "reason": f.reason})).collect::<Vec<_>>(),
-            "flagged": report.flagged.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
-            "warnings": report.warnings.iter().map(|(p, r)| json!({"path": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
-            "elapsed_s": report.elapsed.as_secs_f64(),
-            "embed_s": report.embed_time.as_secs_f64(),
-            "chunks_per_s": rate(report.n_chunks, report.elapsed),
-            "peak_rss_mb": report.peak_rss_bytes.map(|b| b as f64 / 1e6),
-            "repaired": report.n_repaired,
-            "interrupted": report.interrupted,
-        });
+        let value = rag::json::ingest_report(report);
         println!("{value}");
     } else {
         if report.n_repaired > 0 {

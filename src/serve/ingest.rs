@@ -1,0 +1,273 @@
+//! `POST /v1/ingest`, `GET /v1/ingest/{id}`, `DELETE /v1/documents`: changing the index while it serves.
+//!
+//! Off unless the operator names the folders clients may ingest from (`serve.ingest_roots`): a path is
+//! accepted only when its canonical form (symlinks resolved) lies under the canonical form of one of them, so
+//! no request reaches an arbitrary server path. Then the server opens the index for writing once and searches
+//! through the same handle ([`rag_indexes::SharedIndex`]): each search waits for at most one write call, never
+//! for a whole ingest. Jobs run one at a time on their own thread, in the order they came; a job's progress
+//! (files, chunks done of the estimated total) and its report are at `GET /v1/ingest/{id}`. Deleting documents
+//! waits for no job: it is refused with 409 while one runs.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::routes::ApiJson;
+use super::{blocking, ApiError, Shared};
+use crate::progress::{Cancel, Progress};
+use crate::Engine;
+
+/// Finished jobs kept for `GET /v1/ingest/{id}` (the oldest are forgotten first).
+const KEPT_JOBS: usize = 256;
+
+/// The server's writing side: the shared index, the allowed roots, and the job table.
+pub(crate) struct Ingestion {
+    index: rag_indexes::SharedIndex,
+    roots: Vec<PathBuf>,
+    jobs: Mutex<VecDeque<Arc<JobState>>>,
+    next_id: AtomicU64,
+    queue: std::sync::mpsc::Sender<Arc<JobState>>,
+    /// Held by the running job and by a deletion, so the two never interleave.
+    writer: Arc<Mutex<()>>,
+}
+
+/// One ingest job, as `GET /v1/ingest/{id}` shows it.
+pub(crate) struct JobState {
+    id: String,
+    paths: Vec<PathBuf>,
+    state: Mutex<Value>,
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Progress for JobState {
+    fn start(&self, _label: &str, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+    fn advance(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+    fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+    fn finish(&self) {}
+}
+
+impl Ingestion {
+    /// Opens the index for writing and starts the job thread; `roots` must exist.
+    pub(crate) fn start(engine: &'static Engine, roots: &[PathBuf], cancel: Cancel) -> crate::Result<Ingestion> {
+        let roots = roots
+            .iter()
+            .map(|r| r.canonicalize().map_err(|e| crate::Error::io(r, e)))
+            .collect::<crate::Result<Vec<_>>>()?;
+        let index = engine.open_shared()?;
+        let (queue, jobs) = std::sync::mpsc::channel::<Arc<JobState>>();
+        let writer = Arc::new(Mutex::new(()));
+        let (mut job_index, job_writer) = (index.clone(), writer.clone());
+        std::thread::Builder::new()
+            .name("rag-ingest".into())
+            .spawn(move || {
+                for job in jobs {
+                    let _turn = job_writer.lock().unwrap_or_else(|e| e.into_inner());
+                    set(&job, json!({"state": "running"}));
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engine.ingest_into(&mut job_index, &job.paths, &*job, &cancel)
+                    }));
+                    let end = match result {
+                        Ok(Ok(report)) => json!({"state": "done", "report": crate::json::ingest_report(&report)}),
+                        Ok(Err(e)) => json!({"state": "failed", "error": e.to_string()}),
+                        Err(_) => json!({"state": "failed", "error": "the ingest panicked (the server goes on)"}),
+                    };
+                    set(&job, end);
+                }
+            })
+            .map_err(|e| crate::Error::Config(format!("cannot start the ingest thread: {e}")))?;
+        Ok(Ingestion {
+            index,
+            roots,
+            jobs: Mutex::new(VecDeque::new()),
+            next_id: AtomicU64::new(1),
+            queue,
+            writer,
+        })
+    }
+
+    /// The index, for the searcher.
+    pub(crate) fn index(&self) -> rag_indexes::SharedIndex {
+        self.index.clone()
+    }
+
+    /// `path` made canonical, if it lies under an allowed root.
+    fn allowed(&self, path: &str) -> Result<PathBuf, ApiError> {
+        let given = Path::new(path);
+        if !given.is_absolute() {
+            return Err(ApiError::bad_request(format!("{path:?}: give an absolute path")));
+        }
+        let canonical = given
+            .canonicalize()
+            .map_err(|e| ApiError::bad_request(format!("{path:?}: {e}")))?;
+        if self.roots.iter().any(|root| canonical.starts_with(root)) {
+            Ok(canonical)
+        } else {
+            Err(forbidden(path))
+        }
+    }
+
+    /// `path` for a deletion: canonical when it exists; when it does not (a file deleted from disk), its
+    /// spelling must still lie under a root, and contain no `..`.
+    fn allowed_to_remove(&self, path: &str) -> Result<PathBuf, ApiError> {
+        let given = Path::new(path);
+        if given.exists() {
+            return self.allowed(path);
+        }
+        if !given.is_absolute() || given.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(ApiError::bad_request(format!(
+                "{path:?}: give an absolute path without `..`"
+            )));
+        }
+        let parent_ok = given
+            .ancestors()
+            .find(|a| a.exists())
+            .and_then(|a| a.canonicalize().ok())
+            .is_some_and(|a| self.roots.iter().any(|root| a.starts_with(root)));
+        if parent_ok {
+            Ok(given.to_path_buf())
+        } else {
+            Err(forbidden(path))
+        }
+    }
+}
+
+fn forbidden(path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "permission_error",
+        format!("{path:?} is not under a folder this server may ingest from (serve.ingest_roots)"),
+    )
+}
+
+fn set(job: &JobState, value: Value) {
+    *job.state.lock().unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+fn view(job: &JobState) -> Value {
+    let mut value = job.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    value["id"] = json!(job.id);
+    value["paths"] = json!(job.paths);
+    value["progress"] = json!({
+        "chunks_done": job.done.load(Ordering::Relaxed),
+        "chunks_total": job.total.load(Ordering::Relaxed),
+    });
+    value
+}
+
+fn enabled(shared: &Shared) -> Result<&Ingestion, ApiError> {
+    shared.ingestion.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "ingest is not enabled on this server: the operator sets serve.ingest_roots",
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PathsRequest {
+    paths: Vec<String>,
+}
+
+fn checked_paths(
+    request: &PathsRequest,
+    check: impl Fn(&str) -> Result<PathBuf, ApiError>,
+) -> Result<Vec<PathBuf>, ApiError> {
+    if request.paths.is_empty() || request.paths.len() > 1000 {
+        return Err(ApiError::bad_request("`paths` must hold 1 to 1000 paths"));
+    }
+    request.paths.iter().map(|p| check(p)).collect()
+}
+
+/// `POST /v1/ingest {"paths": [...]}`: 202 with the job's id; the job runs in the background.
+pub(crate) async fn start(State(shared): State<Arc<Shared>>, ApiJson(request): ApiJson<PathsRequest>) -> Response {
+    let result = (|| {
+        let ingestion = enabled(&shared)?;
+        let paths = checked_paths(&request, |p| ingestion.allowed(p))?;
+        let id = format!("ingest-{}", ingestion.next_id.fetch_add(1, Ordering::Relaxed));
+        let job = Arc::new(JobState {
+            id: id.clone(),
+            paths,
+            state: Mutex::new(json!({"state": "queued"})),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        });
+        {
+            let mut jobs = ingestion.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            if jobs.len() >= KEPT_JOBS {
+                jobs.pop_front();
+            }
+            jobs.push_back(job.clone());
+        }
+        ingestion
+            .queue
+            .send(job.clone())
+            .map_err(|_| ApiError::internal("the ingest thread has stopped"))?;
+        Ok::<_, ApiError>((StatusCode::ACCEPTED, Json(view(&job))).into_response())
+    })();
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /v1/ingest/{id}`: state (`queued`, `running`, `done`, `failed`), progress, and the report when done.
+pub(crate) async fn progress(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ingestion = enabled(&shared)?;
+    let jobs = ingestion.jobs.lock().unwrap_or_else(|e| e.into_inner());
+    jobs.iter()
+        .find(|job| job.id == id)
+        .map(|job| Json(view(job)))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no ingest job {id:?}")))
+}
+
+/// `DELETE /v1/documents {"paths": [...]}`: removes the indexed files at or under each path from the index
+/// (never from disk); 409 while an ingest job runs.
+pub(crate) async fn remove(
+    State(shared): State<Arc<Shared>>,
+    ApiJson(request): ApiJson<PathsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let ingestion = enabled(&shared)?;
+    let paths = checked_paths(&request, |p| ingestion.allowed_to_remove(p))?;
+    let work = shared.clone();
+    let removed = blocking(move || {
+        let Some(ingestion) = work.ingestion.as_ref() else {
+            return Err(ApiError::internal("ingest is not enabled"));
+        };
+        let Ok(_turn) = ingestion.writer.try_lock() else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "an ingest job is running: retry once it is done",
+            ));
+        };
+        let mut index = ingestion.index();
+        let mut removed = Vec::new();
+        for path in &paths {
+            removed.extend(
+                work.engine()
+                    .remove_documents(&mut index, path)
+                    .map_err(ApiError::engine)?,
+            );
+        }
+        Ok(removed)
+    })
+    .await?;
+    Ok(Json(json!({"removed": removed})))
+}
