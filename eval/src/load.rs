@@ -16,7 +16,7 @@ use crate::metrics::percentile;
 pub enum Endpoint {
     /// `POST /v1/search`.
     Search,
-    /// `POST /v1/ask` (not streamed).
+    /// `POST /v1/ask`, streamed: the time to the first text is measured as the client sees it.
     Ask,
 }
 
@@ -56,6 +56,8 @@ pub struct LoadReport {
     pub latency_ms: [f64; 4],
     /// Latency of the 429s, milliseconds: p50, max (how fast "no" comes).
     pub busy_latency_ms: [f64; 2],
+    /// Streamed answers: milliseconds from sending to the first text delta, p50 and p99 (queue wait included).
+    pub first_text_ms: [f64; 2],
 }
 
 impl LoadReport {
@@ -70,6 +72,7 @@ impl LoadReport {
             "ok_per_s": self.ok_per_s,
             "latency_ms": {"p50": self.latency_ms[0], "p95": self.latency_ms[1], "p99": self.latency_ms[2], "max": self.latency_ms[3]},
             "busy_latency_ms": {"p50": self.busy_latency_ms[0], "max": self.busy_latency_ms[1]},
+            "first_text_ms": {"p50": self.first_text_ms[0], "p99": self.first_text_ms[1]},
         })
     }
 }
@@ -78,6 +81,7 @@ impl LoadReport {
 struct Tally {
     ok: Vec<f64>,
     busy: Vec<f64>,
+    first_text: Vec<f64>,
     errors: usize,
     samples: Vec<String>,
 }
@@ -119,20 +123,38 @@ pub fn run(options: &LoadOptions) -> LoadReport {
                     i += options_stride(queries.len());
                     let body = match endpoint {
                         Endpoint::Search => json!({"query": query, "k": 10}),
-                        Endpoint::Ask => json!({"question": query}),
+                        Endpoint::Ask => json!({"question": query, "stream": true}),
                     };
                     let mut request = agent.post(&url).header("Content-Type", "application/json");
                     if let Some(key) = &key {
                         request = request.header("Authorization", &format!("Bearer {key}"));
                     }
                     let sent = Instant::now();
+                    let mut first_text = None;
                     let result = request.send(body.to_string()).map(|mut r| {
                         let status = r.status().as_u16();
-                        let text = r.body_mut().read_to_string().unwrap_or_default();
-                        (status, text)
+                        let mut text = String::new();
+                        let mut reader = std::io::BufReader::new(r.body_mut().as_reader());
+                        let mut line = String::new();
+                        // Server-Sent Events arrive line by line: note when the first text delta does.
+                        while std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+                            if first_text.is_none() && line.strip_prefix("event:").is_some_and(|e| e.trim() == "delta")
+                            {
+                                first_text = Some(sent.elapsed().as_secs_f64() * 1e3);
+                            }
+                            text.push_str(&line);
+                            line.clear();
+                        }
+                        let failed = text
+                            .lines()
+                            .any(|l| l.strip_prefix("event:").is_some_and(|e| e.trim() == "error"));
+                        (if failed { 500 } else { status }, text)
                     });
                     let ms = sent.elapsed().as_secs_f64() * 1e3;
                     let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(first) = first_text {
+                        t.first_text.push(first);
+                    }
                     match result {
                         Ok((200, _)) => t.ok.push(ms),
                         Ok((429, _)) => t.busy.push(ms),
@@ -174,6 +196,7 @@ pub fn run(options: &LoadOptions) -> LoadReport {
             max(&t.ok),
         ],
         busy_latency_ms: [percentile(&t.busy, 50.0), max(&t.busy)],
+        first_text_ms: [percentile(&t.first_text, 50.0), percentile(&t.first_text, 99.0)],
     }
 }
 

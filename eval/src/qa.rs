@@ -107,6 +107,8 @@ pub struct QaReport {
     /// probability, on top of the refusals of the run itself (the relevance refusal, and with generation the
     /// model's own "the documents do not contain ..."). Exact for thresholds at or above the configured one.
     pub answerable_sweep: Vec<(f32, f64, f64)>,
+    /// Per question the check scored: (probability, refused by the run itself, answerable).
+    pub answerability: Vec<(f32, bool, bool)>,
 }
 
 /// Reads `qa.dev.jsonl`.
@@ -390,17 +392,20 @@ pub fn run(
         })
         .collect();
     report.n_checked = checked.len();
-    report.answerable_sweep = [0.05f32, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
-        .iter()
-        .map(|&t| {
-            let refused = |answerable: bool| {
-                let all: Vec<_> = checked.iter().filter(|c| c.2 == answerable).collect();
-                let n = all.iter().filter(|(p, own, _)| *own || *p < t).count();
-                n as f64 / f64::max(all.len() as f64, 1.0)
-            };
-            (t, refused(false), refused(true))
-        })
-        .collect();
+    report.answerability = checked.clone();
+    report.answerable_sweep = [
+        0.05f32, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7,
+    ]
+    .iter()
+    .map(|&t| {
+        let refused = |answerable: bool| {
+            let all: Vec<_> = checked.iter().filter(|c| c.2 == answerable).collect();
+            let n = all.iter().filter(|(p, own, _)| *own || *p < t).count();
+            n as f64 / f64::max(all.len() as f64, 1.0)
+        };
+        (t, refused(false), refused(true))
+    })
+    .collect();
     let threshold = engine.config().retrieve.min_similarity;
     report.lexical_sweep = [0.5f32, 0.6, 0.7, 0.8, 0.9, 1.0, 1.01]
         .iter()

@@ -37,6 +37,8 @@ pub(crate) struct Ingestion {
     queue: std::sync::mpsc::Sender<Arc<JobState>>,
     /// Held by the running job and by a deletion, so the two never interleave.
     writer: Arc<Mutex<()>>,
+    /// Raised at shutdown: the running job stops at its next file and commits.
+    cancel: Cancel,
 }
 
 /// One ingest job, as `GET /v1/ingest/{id}` shows it.
@@ -71,15 +73,22 @@ impl Ingestion {
         let index = engine.open_shared()?;
         let (queue, jobs) = std::sync::mpsc::channel::<Arc<JobState>>();
         let writer = Arc::new(Mutex::new(()));
-        let (mut job_index, job_writer) = (index.clone(), writer.clone());
+        let (mut job_index, job_writer, job_cancel) = (index.clone(), writer.clone(), cancel.clone());
         std::thread::Builder::new()
             .name("rag-ingest".into())
             .spawn(move || {
                 for job in jobs {
                     let _turn = job_writer.lock().unwrap_or_else(|e| e.into_inner());
+                    if job_cancel.is_cancelled() {
+                        set(
+                            &job,
+                            json!({"state": "failed", "error": "the server stopped before the job started"}),
+                        );
+                        continue;
+                    }
                     set(&job, json!({"state": "running"}));
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        engine.ingest_into(&mut job_index, &job.paths, &*job, &cancel)
+                        engine.ingest_into(&mut job_index, &job.paths, &*job, &job_cancel)
                     }));
                     let end = match result {
                         Ok(Ok(report)) => json!({"state": "done", "report": crate::json::ingest_report(&report)}),
@@ -97,7 +106,39 @@ impl Ingestion {
             next_id: AtomicU64::new(1),
             queue,
             writer,
+            cancel,
         })
+    }
+
+    /// Jobs queued and running, and the running job's chunks done and estimated total.
+    pub(crate) fn gauges(&self) -> (usize, usize, u64, u64) {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let state = |job: &JobState| {
+            job.state.lock().unwrap_or_else(|e| e.into_inner())["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let queued = jobs.iter().filter(|j| state(j) == "queued").count();
+        let running: Vec<&Arc<JobState>> = jobs.iter().filter(|j| state(j) == "running").collect();
+        let (done, total) = running.first().map_or((0, 0), |j| {
+            (j.done.load(Ordering::Relaxed), j.total.load(Ordering::Relaxed))
+        });
+        (queued, running.len(), done, total)
+    }
+
+    /// Stops the running job at its next file (it commits what it has done) and waits for it, at most
+    /// `grace`; jobs still queued do not start.
+    pub(crate) fn stop(&self, grace: std::time::Duration) {
+        self.cancel.cancel();
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if self.writer.try_lock().is_ok() && self.gauges().1 == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        tracing::warn!("the running ingest job did not stop within {grace:?}");
     }
 
     /// The index, for the searcher.

@@ -183,12 +183,19 @@ pub(crate) async fn record(State(shared): State<Arc<Shared>>, request: Request, 
 pub(crate) async fn metrics(
     State(shared): State<Arc<Shared>>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared
-            .metrics
-            .render(shared.slots.free(), shared.slots.waiting(), shared.started.elapsed()),
-    )
+    let mut text = shared
+        .metrics
+        .render(shared.slots.free(), shared.slots.waiting(), shared.started.elapsed());
+    if let Some(ingestion) = &shared.ingestion {
+        let (queued, running, done, total) = ingestion.gauges();
+        text.push_str(&format!(
+            "# HELP rag_ingest_jobs Ingest jobs by state.\n# TYPE rag_ingest_jobs gauge\n\
+             rag_ingest_jobs{{state=\"queued\"}} {queued}\nrag_ingest_jobs{{state=\"running\"}} {running}\n\
+             # HELP rag_ingest_chunks Chunks of the running ingest job: done, and its estimated total.\n\
+             # TYPE rag_ingest_chunks gauge\nrag_ingest_chunks{{of=\"done\"}} {done}\nrag_ingest_chunks{{of=\"total\"}} {total}\n"
+        ));
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 #[cfg(test)]

@@ -217,7 +217,7 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
         let server = axum::serve(listener, app).with_graceful_shutdown(signal);
         let grace = shared.options.shutdown_grace;
         let stopping = shared.stopping.clone();
-        tokio::select! {
+        let stopped = tokio::select! {
             result = server => result.map_err(|e| Error::Config(format!("server: {e}"))),
             () = async {
                 while !stopping.load(Ordering::SeqCst) {
@@ -228,7 +228,14 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
                 tracing::warn!("requests still open after {grace:?}: closing them");
                 Ok(())
             }
+        };
+        // A running ingest job stops at its next file and commits what it did; queued ones do not start.
+        for index in std::iter::once(&shared).chain(shared.named.iter().map(|(_, s)| s)) {
+            if let Some(ingestion) = &index.ingestion {
+                ingestion.stop(grace);
+            }
         }
+        stopped
     })
 }
 

@@ -511,6 +511,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "p50_answer_s": r.p50_answer_s,
                 "refusal_sweep": sweep,
                 "answerability_checked": r.n_checked,
+                "answerability": r.answerability.iter().map(|(p, own, a)| json!([p, own, a])).collect::<Vec<_>>(),
                 "answerability_sweep": r.answerable_sweep.iter().map(|(t, u, a)| json!({"answerable_threshold": t, "refused_unanswerable": u, "refused_answerable": a})).collect::<Vec<_>>(),
                 "lexical_override_sweep": r.lexical_sweep.iter().map(|(l, u, a)| json!({"lexical_override": l, "refused_unanswerable": u, "refused_answerable": a})).collect::<Vec<_>>(),
                 "config": {
