@@ -1,5 +1,6 @@
-//! [`Engine`]: the library's front door. Built once from a [`Config`]; `ingest`, `search` and `ask` run the
-//! stages in data-flow order.
+//! [`Engine`]: the library's front door. Built once from a [`Config`]; it provisions and holds the models and
+//! does the writing side (`ingest`, removal, status, copy). `search` and `ask` are conveniences over a
+//! [`Searcher`], what a request needs (an open index, the loaded embedder), which services open once.
 //!
 //! `Engine::from_config` is the only place that turns configuration into backends. Models are loaded on first
 //! use, so `rag search` never loads the generator and `rag ingest` never loads it either.
@@ -9,45 +10,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use rag_indexes::{Bm25Params, IndexMeta, Query, SearchFilter, SearchMode, VectorIndex, FORMAT_VERSION};
+use rag_indexes::{Bm25Params, IndexMeta, VectorIndex, FORMAT_VERSION};
 
-use crate::answer::{Answer, CitationStream, OutputRules, Refusal, Timings, REFUSAL_TEXT};
+use crate::answer::Answer;
 use crate::chunk::{Chunker, TokenChunker};
-use crate::config::{Config, DeviceChoice, EmbedBackend, GenerateBackend, RerankChoice, RetrieveMode};
+use crate::config::{Config, DeviceChoice, EmbedBackend, GenerateBackend};
 use crate::embed::{BertEmbedder, Embedder, OnnxEmbedder, OpenAiEmbedder, MINILM_ID};
 use crate::error::{Error, Result};
-use crate::generate::{
-    requantize_if_needed, Flow, GenerateOptions, Generator, GgufGenerator, OpenAiGenerator, OpenAiSettings,
-};
+use crate::generate::{requantize_if_needed, Flow, Generator, GgufGenerator, OpenAiGenerator, OpenAiSettings};
 use crate::ingest::{Ingest, IngestReport};
 use crate::manifest::Manifest;
 use crate::models::{self, ModelStore};
 use crate::progress::{Cancel, NoProgress, Progress};
 use crate::remote::Endpoint;
-use crate::rerank::{Mmr, NoRerank, Reranker};
-use crate::retrieve::{self, Passage};
+use crate::searcher::{Answerer, SearchOptions, SearchResult, Searcher};
 use crate::{device, prompt};
-
-/// Per-call retrieval options (defaults come from the config).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SearchOptions {
-    /// How many hits; `None` for the configured `k`.
-    pub k: Option<usize>,
-    /// Which retrievers; `None` for the configured mode.
-    pub mode: Option<RetrieveMode>,
-    /// Only documents whose source path matches this glob (`docs/**/*.pdf`); resolved against the ingested
-    /// files and pushed down to the index as a payload filter.
-    pub path_glob: Option<String>,
-    /// Only documents of these kinds (`pdf`, `md`, `html`, `txt`, or a code extension); pushed down.
-    pub kinds: Vec<String>,
-}
-
-/// One search result, ranked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchResult {
-    /// The passage (a single chunk).
-    pub passage: Passage,
-}
 
 /// What `rag status` shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -444,21 +421,8 @@ impl Engine {
     pub fn searcher_over(&self, index: Box<dyn VectorIndex>) -> Result<Searcher<'_>> {
         let embedder = self.embedder()?;
         let expected = self.index_meta(&*embedder);
-        if index.meta().model_id != expected.model_id || index.meta().dim != expected.dim {
-            return Err(Error::Config(format!(
-                "index {} was built with {} ({} dimensions), the embedder is {} ({})",
-                index.location(),
-                index.meta().model_id,
-                index.meta().dim,
-                expected.model_id,
-                expected.dim
-            )));
-        }
-        Ok(Searcher {
-            engine: self,
-            embedder,
-            index,
-        })
+        rag_indexes::check_model(Path::new(&index.location()), index.meta(), &expected)?;
+        Ok(Searcher::new(self, embedder, index))
     }
 
     /// Opens the index for reading, checking it against the embedder; an empty index is an error.
@@ -481,197 +445,15 @@ impl Engine {
     pub fn searcher(&self) -> Result<Searcher<'_>> {
         let embedder = self.embedder()?;
         let index = self.open_for_search(&*embedder)?;
-        Ok(Searcher {
-            engine: self,
-            embedder,
-            index,
-        })
-    }
-}
-
-/// An open index and a loaded embedder, for repeated searches without reopening.
-pub struct Searcher<'a> {
-    engine: &'a Engine,
-    embedder: Arc<dyn Embedder>,
-    index: Box<dyn VectorIndex>,
-}
-
-impl Searcher<'_> {
-    /// Answers `question` like [`Engine::ask`], over this already open index.
-    pub fn ask(
-        &self,
-        question: &str,
-        options: &SearchOptions,
-        on_text: &mut dyn FnMut(&str) -> Flow,
-    ) -> Result<Answer> {
-        let started = Instant::now();
-        let (hits, timings) = self.engine.retrieve(&*self.index, &*self.embedder, question, options)?;
-        self.engine
-            .answer((hits, timings, started), question, &[], &mut |_| {}, on_text)
-    }
-
-    /// Answers `question` over this open index, retrieving for `query` (its standalone form, see
-    /// [`crate::chat::standalone`]) with `history` in the prompt; `on_passages` gets the passages given to the
-    /// model (none when the engine refuses) before any text is streamed to `on_text`.
-    pub fn answer(
-        &self,
-        question: &str,
-        query: &str,
-        history: &[prompt::Exchange],
-        options: &SearchOptions,
-        on_passages: &mut dyn FnMut(&[Passage]),
-        on_text: &mut dyn FnMut(&str) -> Flow,
-    ) -> Result<Answer> {
-        let started = Instant::now();
-        let (hits, timings) = self.engine.retrieve(&*self.index, &*self.embedder, query, options)?;
-        self.engine
-            .answer((hits, timings, started), question, history, on_passages, on_text)
-    }
-
-    /// What the answerability check says of `question` over this index (for evaluation): the model's
-    /// probability that the passages `ask` would give it state the answer; 0 when the relevance refusal refuses
-    /// it before the model is asked, `None` when the check is off or the generator cannot score.
-    pub fn answerability(&self, question: &str, options: &SearchOptions) -> Result<Option<f32>> {
-        let (hits, _) = self.engine.retrieve(&*self.index, &*self.embedder, question, options)?;
-        if self.engine.relevance_refusal(&hits, question).is_some() {
-            return Ok(Some(0.0));
-        }
-        let generator = self.engine.generator()?;
-        let (passages, history) = self.engine.pack(&*generator, hits, question, &[])?;
-        self.engine.answerability(&*generator, question, history, &passages)
-    }
-
-    /// The engine this searcher belongs to.
-    pub fn engine(&self) -> &Engine {
-        self.engine
-    }
-
-    /// Where the open index lives.
-    pub fn location(&self) -> String {
-        self.index.location()
-    }
-
-    /// Chunks in the open index.
-    pub fn count(&self) -> Result<usize> {
-        Ok(self.index.count()?)
-    }
-
-    /// Retrieves the best chunks for `query`, each as its own passage, best first.
-    pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
-        let (hits, _) = self.engine.retrieve(&*self.index, &*self.embedder, query, options)?;
-        Ok(hits
-            .iter()
-            .enumerate()
-            .map(|(i, hit)| {
-                let mut passage = retrieve::merge(std::slice::from_ref(hit)).remove(0);
-                passage.n = i as u32 + 1;
-                SearchResult { passage }
-            })
-            .collect())
+        Ok(Searcher::new(self, embedder, index))
     }
 }
 
 impl Engine {
-    fn retrieve(
-        &self,
-        index: &dyn VectorIndex,
-        embedder: &dyn Embedder,
-        query: &str,
-        options: &SearchOptions,
-    ) -> Result<(Vec<rag_indexes::Hit>, Timings)> {
-        let mut timings = Timings::default();
-        let started = Instant::now();
-        let vector = embedder
-            .embed(&[query])?
-            .pop()
-            .ok_or_else(|| Error::Embed("embedder returned no vector".into()))?;
-        timings.embed = started.elapsed();
-        let started = Instant::now();
-        let retrieve = &self.config.retrieve;
-        let mode = match options.mode.unwrap_or(retrieve.mode) {
-            RetrieveMode::Hybrid => SearchMode::Hybrid,
-            RetrieveMode::Dense => SearchMode::Dense,
-            RetrieveMode::Bm25 => SearchMode::Sparse,
-        };
-        let Some(filter) = self.filter(index, options)? else {
-            // A path glob that matches no ingested file: nothing can be found.
-            return Ok((Vec::new(), timings));
-        };
-        let k = options.k.unwrap_or(retrieve.k);
-        let reranker: Box<dyn Reranker> = match retrieve.rerank {
-            RerankChoice::None => Box::new(NoRerank),
-            RerankChoice::Mmr => Box::new(Mmr {
-                lambda: retrieve.mmr_lambda,
-            }),
-        };
-        // Diversity reranking needs a deeper pool to choose from.
-        let depth = match retrieve.rerank {
-            RerankChoice::None => k,
-            RerankChoice::Mmr => k + k.min(20),
-        };
-        let hits = index.search(&Query {
-            vector: &vector,
-            text: query,
-            mode,
-            k: depth,
-            candidates: retrieve.candidates,
-            rrf_k: retrieve.rrf_k,
-            filter,
-        })?;
-        let mut hits: Vec<_> = if retrieve.exclude_flagged {
-            hits.into_iter().filter(|h| h.payload.flagged.is_none()).collect()
-        } else {
-            hits
-        };
-        // Equal scores (RRF gives ties: rank 1 + rank 2 and rank 2 + rank 1) in id order, so that every backend
-        // ranks alike (each index breaks ties its own way).
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-        let hits = reranker.rerank(&vector, hits, k);
-        timings.search = started.elapsed();
-        Ok((hits, timings))
-    }
-
-    /// The index filter for `options`: `Ok(None)` when a path glob matches no ingested file.
-    fn filter(&self, index: &dyn VectorIndex, options: &SearchOptions) -> Result<Option<Option<SearchFilter>>> {
-        let mut filter = SearchFilter::default();
-        if !options.kinds.is_empty() {
-            filter.kinds = Some(options.kinds.iter().map(|k| k.trim().to_ascii_lowercase()).collect());
-        }
-        if let Some(glob) = &options.path_glob {
-            let build = |pattern: &str| {
-                globset::GlobBuilder::new(pattern)
-                    .literal_separator(false)
-                    .build()
-                    .map(|g| g.compile_matcher())
-                    .map_err(|e| Error::Config(format!("--path {glob:?}: {e}")))
-            };
-            // Keys are absolute. An absolute glob matches them as they are; a relative one matches the path as
-            // shown (relative to the current directory), or any trailing part of the path (`manuals/**` is
-            // every file under a folder named `manuals`).
-            let absolute = glob.starts_with('/');
-            let matcher = build(glob)?;
-            let anywhere = build(&format!("**/{glob}"))?;
-            let manifest = Manifest::load(index)?;
-            let sources: Vec<String> = manifest
-                .files
-                .keys()
-                .filter(|k| {
-                    matcher.is_match(k.as_str())
-                        || !absolute && (matcher.is_match(retrieve::display_path(k)) || anywhere.is_match(k.as_str()))
-                })
-                .cloned()
-                .collect();
-            if sources.is_empty() {
-                return Ok(None);
-            }
-            filter.sources = Some(sources);
-        }
-        Ok(Some((filter != SearchFilter::default()).then_some(filter)))
-    }
-
     /// Answers `question` from the indexed documents, streaming the answer text to `on_text` as it is
-    /// generated (return [`Flow::Stop`] to cancel). Refuses without calling the model when nothing relevant is
-    /// retrieved.
+    /// generated (return [`Flow::Stop`] to cancel; it is also called with an empty piece between model steps
+    /// that show no new text, so a caller can cancel during the prompt pass). Refuses without calling the model
+    /// when nothing relevant is retrieved.
     pub fn ask(
         &self,
         question: &str,
@@ -693,212 +475,13 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<Answer> {
         let started = Instant::now();
-        let embedder = self.embedder()?;
-        let index = self.open_for_search(&*embedder)?;
+        let searcher = self.searcher()?;
         let open = started.elapsed();
-        let (hits, mut timings) = self.retrieve(&*index, &*embedder, query, options)?;
+        let (hits, mut timings) = searcher.retrieve(query, options)?;
         timings.open = open;
         // Generation can take seconds: release the index first, so other processes can open it.
-        drop(index);
-        self.answer((hits, timings, started), question, history, &mut |_| {}, on_text)
-    }
-
-    /// The generation half of `ask`: refusal check, packing, generation, citation checking.
-    /// `retrieved`: the hits, the timings so far and when the request started.
-    fn answer(
-        &self,
-        retrieved: (Vec<rag_indexes::Hit>, Timings, Instant),
-        question: &str,
-        history: &[prompt::Exchange],
-        on_passages: &mut dyn FnMut(&[Passage]),
-        on_text: &mut dyn FnMut(&str) -> Flow,
-    ) -> Result<Answer> {
-        let (hits, mut timings, started) = retrieved;
-        let mut refuse = |refusal: Refusal, mut timings: Timings, answerable: Option<f32>| {
-            on_passages(&[]);
-            on_text(REFUSAL_TEXT);
-            timings.total = started.elapsed();
-            Ok(Answer {
-                text: REFUSAL_TEXT.to_owned(),
-                sources: Vec::new(),
-                cited: false,
-                invalid_citations: Vec::new(),
-                passages: Vec::new(),
-                refusal: Some(refusal),
-                sentences: Vec::new(),
-                answerable,
-                timings,
-            })
-        };
-        if let Some(refusal) = self.relevance_refusal(&hits, question) {
-            return refuse(refusal, timings, None);
-        }
-        let load_started = Instant::now();
-        let generator = self.generator()?;
-        timings.load = load_started.elapsed();
-        let pack_started = Instant::now();
-        let (passages, history) = self.pack(&*generator, hits, question, history)?;
-        let spotlight = self.config.generate.spotlight;
-        let prompt = prompt::build_in_conversation(question, history, &passages, spotlight);
-        timings.pack = pack_started.elapsed();
-
-        // The answerability check (issue 12.3): asked on the same passages, it shares their cached positions with
-        // the answer's prompt, so it costs only its own closing lines.
-        let threshold = self.config.retrieve.answerable_threshold;
-        let check_started = Instant::now();
-        let answerable = self.answerability(&*generator, question, history, &passages)?;
-        timings.check = check_started.elapsed();
-        if let Some(p) = answerable.filter(|&p| p < threshold) {
-            let refusal = Refusal::NotAnswerable {
-                probability: p,
-                threshold,
-            };
-            return refuse(refusal, timings, answerable);
-        }
-        on_passages(&passages);
-        let max_new = self.config.generate.max_new_tokens;
-        let options = GenerateOptions {
-            max_new_tokens: max_new,
-            temperature: self.config.generate.temperature,
-            seed: self.config.generate.seed,
-            ..GenerateOptions::default()
-        };
-        let rules = OutputRules::allowing_links_in(passages.iter().map(|p| p.text.clone()).collect());
-        let mut stream = CitationStream::with_rules(passages.len() as u32, rules);
-        let mut cancelled = false;
-        let mut first_token = None;
-        let generation = generator.generate(&prompt, &options, &mut |piece| {
-            first_token.get_or_insert_with(|| started.elapsed());
-            let shown = stream.push(piece);
-            if !shown.is_empty() && on_text(&shown) == Flow::Stop {
-                cancelled = true;
-                return Flow::Stop;
-            }
-            Flow::Continue
-        })?;
-        let rest = stream.finish();
-        if !rest.is_empty() && !cancelled {
-            on_text(&rest);
-        }
-        if cancelled {
-            return Err(Error::Cancelled);
-        }
-        timings.first_token = first_token.unwrap_or_else(|| started.elapsed());
-        timings.prefill = generation.prefill;
-        timings.decode = generation.decode;
-        timings.prompt_tokens = generation.prompt_tokens;
-        timings.generated_tokens = generation.generated_tokens;
-        timings.total = started.elapsed();
-
-        // The final text is what was streamed: the stream's own check of every piece pushed.
-        let checked = stream.checked();
-        let cited = !checked.valid.is_empty();
-        let sources = if cited {
-            checked
-                .valid
-                .iter()
-                .filter_map(|n| passages.iter().find(|p| p.n == *n).cloned())
-                .collect()
-        } else {
-            passages.clone()
-        };
-        let sentences =
-            crate::attribute::attribute(&checked.text, &passages, self.config.retrieve.attribution_threshold);
-        let supported = sentences
-            .iter()
-            .any(|s| s.cited_by != crate::attribute::CitedBy::Unsupported);
-        let refusal = (self.config.retrieve.refuse_unsupported && !supported).then_some(Refusal::Unsupported);
-        Ok(Answer {
-            sentences,
-            text: checked.text,
-            sources,
-            cited,
-            invalid_citations: checked.invalid,
-            passages,
-            refusal,
-            answerable,
-            timings,
-        })
-    }
-
-    /// The answerability check (issue 12.3): the model's probability that the passages state the answer to
-    /// `question`, asked as a yes/no question over the same passages (it shares their cached positions with the
-    /// answer's prompt, so it costs only its own closing lines). `None` when the check is off
-    /// (`retrieve.answerable_threshold` 0) or the generator cannot score choices (a remote server).
-    fn answerability(
-        &self,
-        generator: &dyn Generator,
-        question: &str,
-        history: &[prompt::Exchange],
-        passages: &[Passage],
-    ) -> Result<Option<f32>> {
-        if self.config.retrieve.answerable_threshold <= 0.0 {
-            return Ok(None);
-        }
-        let check = prompt::build_check(question, history, passages, self.config.generate.spotlight);
-        Ok(generator.choose(&check, &["yes", "no"])?.map(|p| p[0]))
-    }
-
-    /// The relevance refusal: nothing retrieved, or the best chunk less similar to the question than
-    /// `retrieve.min_similarity` while no chunk holds `retrieve.lexical_override` of its content words.
-    fn relevance_refusal(&self, hits: &[rag_indexes::Hit], question: &str) -> Option<Refusal> {
-        let threshold = self.config.retrieve.min_similarity;
-        let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
-        // Weak semantic similarity alone does not refuse when a chunk holds most of the question's words.
-        let lexical = hits
-            .iter()
-            .map(|h| crate::attribute::coverage(question, &h.text))
-            .fold(0.0f32, f32::max);
-        if hits.is_empty() {
-            Some(Refusal::NothingRetrieved)
-        } else if best < threshold && lexical < self.config.retrieve.lexical_override {
-            Some(Refusal::NotRelevant {
-                best_similarity: best,
-                threshold,
-            })
-        } else {
-            None
-        }
-    }
-
-    /// The passages given to the model (merged, packed into the window, flagged sentences redacted) and the
-    /// part of `history` that fits in a quarter of the window.
-    fn pack<'h>(
-        &self,
-        generator: &dyn Generator,
-        hits: Vec<rag_indexes::Hit>,
-        question: &str,
-        history: &'h [prompt::Exchange],
-    ) -> Result<(Vec<Passage>, &'h [prompt::Exchange])> {
-        let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
-        let floor = best * self.config.retrieve.min_relative_similarity;
-        let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
-        let max_new = self.config.generate.max_new_tokens;
-        let spotlight = self.config.generate.spotlight;
-        // The history takes at most a quarter of the window, most recent exchanges first.
-        let mut kept = history.len();
-        while kept > 0 {
-            let shown = prompt::build_in_conversation(question, &history[history.len() - kept..], &[], spotlight);
-            let alone = prompt::build_in_conversation(question, &[], &[], spotlight);
-            if generator.prompt_tokens(&shown)? - generator.prompt_tokens(&alone)? <= generator.context_tokens() / 4 {
-                break;
-            }
-            kept -= 1;
-        }
-        let history = &history[history.len() - kept..];
-        let empty = prompt::build_in_conversation(question, history, &[], spotlight);
-        let overhead = generator.prompt_tokens(&empty)?;
-        let budget = generator.context_tokens().saturating_sub(overhead + max_new);
-        let count = |p: &Passage| -> Result<usize> {
-            Ok(generator.count_tokens(&prompt::header(p))? + generator.count_tokens(&p.text)? + 3)
-        };
-        let mut passages = retrieve::pack(retrieve::merge(&hits), budget, &count)?;
-        if self.config.retrieve.redact_flagged {
-            for passage in passages.iter_mut().filter(|p| p.flagged.is_some()) {
-                passage.text = crate::flag::redact(&passage.text);
-            }
-        }
-        Ok((passages, history))
+        drop(searcher);
+        Answerer::new(self).answer((hits, timings, started), question, history, &mut |_| {}, on_text)
     }
 
     /// What the index holds.

@@ -24,15 +24,16 @@ pub mod serve;
 pub mod testing;
 
 pub use ingest::{chunk, flag, manifest};
-pub use query::{answer, attribute, chat, prompt, rerank, retrieve};
+pub use query::{answer, attribute, chat, prompt, rerank, retrieve, searcher};
 
 pub use answer::{Answer, Refusal, Timings};
 pub use chat::{Conversation, Turn};
 pub use config::Config;
-pub use engine::{dir_size, Engine, IndexStatus, SearchOptions, SearchResult, Searcher};
+pub use engine::{dir_size, Engine, IndexStatus};
 pub use error::{Error, Result};
 pub use generate::Flow;
 pub use ingest::{IngestFailure, IngestReport};
 pub use progress::{NoProgress, Progress};
 pub use rag_connectors as connectors;
 pub use rag_indexes as indexes;
+pub use searcher::{SearchOptions, SearchResult, Searcher};

@@ -130,3 +130,53 @@ fn the_answerability_check_separates_and_cached_prefixes_do_not_change_answers()
     assert_eq!(cold, warm);
     assert!(cold.contains("Hydra"), "{cold}");
 }
+
+/// Issue 11: a request whose client went away stops during the prompt pass, not after it: the generator polls
+/// its caller between parts of the prompt, a stop there ends it before any token, and the next generation over
+/// the same prompt (which reuses the positions the stopped pass cached) is the same as a cold one.
+#[test]
+fn a_stop_during_the_prompt_pass_ends_it_and_leaves_a_sound_cache() {
+    let engine = Engine::from_config(Config::default()).unwrap();
+    let generator = engine.generator().unwrap();
+    let text: String = (1..=40)
+        .map(|i| format!("Pump P-{i} was serviced in week {} and runs at {} bar. ", i + 3, i * 2))
+        .collect();
+    let passage = rag::testing::passage_for_prompt(1, "manuals/pumps.md", &text);
+    let prompt = rag::prompt::build("At what pressure does pump P-17 run?", std::slice::from_ref(&passage));
+    assert!(
+        generator.prompt_tokens(&prompt).unwrap() > 512,
+        "the prompt must span several parts of the prompt pass"
+    );
+    let options = GenerateOptions {
+        max_new_tokens: 24,
+        ..GenerateOptions::default()
+    };
+    let cold = generator.generate(&prompt, &options, &mut |_| Flow::Continue).unwrap();
+    assert!(cold.generated_tokens > 0);
+
+    let unrelated = Prompt {
+        system: "You count.".into(),
+        user: "1, 2, 3,".into(),
+    };
+    generator
+        .generate(&unrelated, &options, &mut |_| Flow::Continue)
+        .unwrap();
+    let mut calls = Vec::new();
+    let stopped = generator
+        .generate(&prompt, &options, &mut |piece| {
+            calls.push(piece.to_owned());
+            Flow::Stop
+        })
+        .unwrap();
+    assert_eq!(stopped.stop, StopReason::Cancelled);
+    assert_eq!(stopped.generated_tokens, 0, "{stopped:?}");
+    assert_eq!(
+        calls,
+        vec![String::new()],
+        "the first call is a poll during the prompt pass"
+    );
+    assert!(stopped.text.is_empty());
+
+    let warm = generator.generate(&prompt, &options, &mut |_| Flow::Continue).unwrap();
+    assert_eq!(cold.text, warm.text);
+}

@@ -113,6 +113,21 @@ impl Server {
         (status, value)
     }
 
+    /// Sends SIGTERM and waits at most `within` for the server to exit.
+    fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rag serve did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Opens a streaming ask on a raw socket and returns it once the first bytes of the answer arrived.
     fn open_stream(&self, question: &str) -> BufReader<TcpStream> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
@@ -364,6 +379,21 @@ fn auth_bad_input_busy_and_disconnect() {
     std::thread::sleep(Duration::from_secs(1));
     let (status, _, body) = server.post_raw("/v1/ask", &json!({"question": PRESSURE}).to_string(), key);
     assert_eq!(status, 200, "the disconnected client's slot was not freed: {body}");
+
+    // The client goes away before any text, while the model reads the prompt: the slot is free as soon.
+    let mut stream = server.open_stream(PRESSURE);
+    let mut line = String::new();
+    while !line.starts_with("event: sources") {
+        line.clear();
+        assert!(stream.read_line(&mut line).unwrap() > 0, "no sources event");
+    }
+    drop(stream);
+    std::thread::sleep(Duration::from_secs(1));
+    let (status, _, body) = server.post_raw("/v1/ask", &json!({"question": PRESSURE}).to_string(), key);
+    assert_eq!(
+        status, 200,
+        "a client gone during the prompt pass kept its slot: {body}"
+    );
 }
 
 #[test]
@@ -371,17 +401,7 @@ fn sigterm_stops_the_server_cleanly_and_open_binds_need_a_key() {
     let sandbox = indexed();
     let mut server = Server::start(&sandbox, None, &[]);
     let stream = server.open_stream(PRESSURE);
-    unsafe {
-        libc::kill(server.child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "rag serve did not stop after SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = server.terminate(Duration::from_secs(20));
     drop(stream);
     assert_eq!(status.code(), Some(0));
 
@@ -510,6 +530,78 @@ fn ingest_and_delete_over_http_under_the_allowed_roots_only() {
     assert!(allowed.join("valve.md").exists());
     let (status, missing) = server.get("/v1/ingest/ingest-999");
     assert_eq!(status, 404, "{missing}");
+}
+
+/// Issue 11: SIGTERM while an ingest job runs stops it at its next file, commits the files it finished, and the
+/// server exits 0; the index then holds those files whole and a later ingest adds exactly the rest. The job's
+/// progress shows in `/metrics` while it runs.
+#[test]
+fn sigterm_during_an_ingest_job_commits_what_it_finished() {
+    const DOCS: usize = 400;
+    let sandbox = indexed();
+    let docs = common::scifact_docs(&sandbox, DOCS);
+    let config = sandbox.path().join("serve.toml");
+    let roots = toml_string(docs.to_str().unwrap());
+    // Small embedding windows, so that files are finished (embedded and written) early in the job: a window
+    // stopped half-way leaves its files for the next run.
+    std::fs::write(
+        &config,
+        format!("[serve]\ningest_roots = [{roots}]\n\n[ingest]\nembed_window = 64\n"),
+    )
+    .unwrap();
+    let mut server = Server::start(&sandbox, None, &["--config", config.to_str().unwrap()]);
+    let (status, job) = server.post("/v1/ingest", json!({"paths": [docs]}));
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "the job made no progress");
+        let (_, body) = server.get(&format!("/v1/ingest/{id}"));
+        let state: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(state["state"], "running", "the job ended before SIGTERM: {state:#}");
+        if state["progress"]["chunks_done"].as_u64().unwrap() >= 300 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("rag_ingest_jobs{state=\"running\"} 1"), "{metrics}");
+    let done: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rag_ingest_chunks{of=\"done\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no chunk gauge: {metrics}"));
+    assert!(done >= 300, "{metrics}");
+
+    let status = server.terminate(Duration::from_secs(120));
+    assert_eq!(status.code(), Some(0));
+
+    let status = sandbox.rag(&["status", "--json"]).expect_code(0).json();
+    let canonical = docs.canonicalize().unwrap();
+    let committed = status["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["key"].as_str().unwrap().starts_with(canonical.to_str().unwrap()))
+        .count();
+    assert!(
+        committed > 0 && committed < DOCS,
+        "{committed} of {DOCS} files committed: {:#}",
+        status["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["key"].clone())
+            .take(3)
+            .collect::<Value>()
+    );
+    let rest = sandbox
+        .rag(&["ingest", docs.to_str().unwrap(), "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(rest["indexed"], DOCS - committed, "{rest:#}");
+    assert_eq!(rest["unchanged"], committed, "{rest:#}");
 }
 
 /// A TOML basic string holding `text`.

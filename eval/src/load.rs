@@ -2,7 +2,8 @@
 //!
 //! `clients` threads each send one request at a time for `seconds`, cycling through the given queries, over
 //! keep-alive connections; every response is counted by status and timed. Requests that get 429 (the bounded
-//! queue) are counted apart from errors: they are the server saying no at once, as it should under overload.
+//! queue) are counted apart from errors: they are the server saying no at once, as it should under overload; the
+//! client then waits the `Retry-After` it was given before its next request, as a well-behaved client does.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -131,8 +132,14 @@ pub fn run(options: &LoadOptions) -> LoadReport {
                     }
                     let sent = Instant::now();
                     let mut first_text = None;
+                    let mut retry_after = None;
                     let result = request.send(body.to_string()).map(|mut r| {
                         let status = r.status().as_u16();
+                        retry_after = r
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<f64>().ok());
                         let mut text = String::new();
                         let mut reader = std::io::BufReader::new(r.body_mut().as_reader());
                         let mut line = String::new();
@@ -157,7 +164,13 @@ pub fn run(options: &LoadOptions) -> LoadReport {
                     }
                     match result {
                         Ok((200, _)) => t.ok.push(ms),
-                        Ok((429, _)) => t.busy.push(ms),
+                        Ok((429, _)) => {
+                            t.busy.push(ms);
+                            drop(t);
+                            // A well-behaved client waits as told (up to the end of the run) before retrying.
+                            let wait = Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 60.0));
+                            std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
+                        }
                         Ok((status, text)) => {
                             t.errors += 1;
                             if t.samples.len() < 5 {

@@ -21,15 +21,7 @@ pub fn copy_index(
     states: &[&str],
     progress: &mut dyn FnMut(u64),
 ) -> Result<CopyReport, Error> {
-    if from.meta().model_id != to.meta().model_id || from.meta().dim != to.meta().dim {
-        return Err(Error::ModelMismatch {
-            path: to.location().into(),
-            found_model: to.meta().model_id.clone(),
-            found_dim: to.meta().dim,
-            expected_model: from.meta().model_id.clone(),
-            expected_dim: from.meta().dim,
-        });
-    }
+    crate::stored::check_model(std::path::Path::new(&to.location()), to.meta(), from.meta())?;
     let mut report = CopyReport::default();
     from.scroll_records(&mut |page| {
         report.records += page.len() as u64;

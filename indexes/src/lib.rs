@@ -25,6 +25,7 @@ pub use record::{
     FORMAT_VERSION,
 };
 pub use shared::SharedIndex;
+pub use stored::check_model;
 
 /// A store of [`Record`]s searchable by vector and by text.
 ///

@@ -175,7 +175,7 @@ pub(crate) fn stored_key(id: u64, field: impl Fn(&str) -> Option<serde_json::Val
 }
 
 /// Refuses an index built with another embedder (`location`: its directory or server collection).
-pub(crate) fn check_model(location: &std::path::Path, stored: &IndexMeta, expected: &IndexMeta) -> Result<(), Error> {
+pub fn check_model(location: &std::path::Path, stored: &IndexMeta, expected: &IndexMeta) -> Result<(), Error> {
     if stored.model_id != expected.model_id || stored.dim != expected.dim {
         return Err(Error::ModelMismatch {
             path: location.to_path_buf(),

@@ -57,19 +57,42 @@ impl Loaded {
     /// are kept from the cache (our decoder on the CPU), so a second prompt over the same passages (the
     /// answerability check, then the answer) costs only its own tail. Gemma's and phi3's caches restart by
     /// themselves at position 0.
-    fn prefill(&mut self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+    ///
+    /// Our decoder runs the prompt in pieces of [`PREFILL_CHUNK`] tokens and asks `go_on` between them, so that
+    /// a request whose client went away stops within one piece; `Ok(None)` when it was stopped.
+    fn prefill(
+        &mut self,
+        ids: &[u32],
+        device: &Device,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> candle_core::Result<Option<Tensor>> {
         let shared = common_prefix(&self.cached, ids).min(ids.len().saturating_sub(1));
-        let start = match &mut self.weights {
-            Weights::Decoder(m) => m.truncate_kv_cache(shared),
-            _ => 0,
+        let (start, step) = match &mut self.weights {
+            Weights::Decoder(m) => (m.truncate_kv_cache(shared), PREFILL_CHUNK),
+            _ => (0, usize::MAX),
         };
         self.cached.clear();
-        let input = Tensor::new(&ids[start..], device)?.unsqueeze(0)?;
-        let logits = self.weights.forward(&input, start)?;
-        self.cached = ids.to_vec();
-        Ok(logits)
+        let mut at = start;
+        loop {
+            let end = ids.len().min(at.saturating_add(step));
+            let input = Tensor::new(&ids[at..end], device)?.unsqueeze(0)?;
+            let logits = self.weights.forward(&input, at)?;
+            // The cache holds the prompt up to `end` (a stopped prompt is reused up to there).
+            self.cached = ids[..end].to_vec();
+            if end == ids.len() {
+                return Ok(Some(logits));
+            }
+            if !go_on() {
+                return Ok(None);
+            }
+            at = end;
+        }
     }
 }
+
+/// Prompt tokens per forward pass of the prefill: small enough that a cancelled request stops within a fraction
+/// of a second on a laptop's cores, large enough to keep the matrix products efficient.
+const PREFILL_CHUNK: usize = 128;
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
@@ -254,7 +277,10 @@ impl Generator for GgufGenerator {
         }
         let logits = {
             let mut loaded = self.lock()?;
-            loaded.prefill(&ids, &self.device).map_err(err)?
+            loaded.prefill(&ids, &self.device, &mut || true).map_err(err)?
+        };
+        let Some(logits) = logits else {
+            return Err(Error::Cancelled);
         };
         let logits: Vec<f32> = logits
             .to_dtype(candle_core::DType::F32)
@@ -289,7 +315,19 @@ impl Generator for GgufGenerator {
         let mut context = ids.clone();
 
         let started = Instant::now();
-        let mut logits = loaded.prefill(&ids, &self.device).map_err(err)?;
+        let logits = loaded
+            .prefill(&ids, &self.device, &mut || on_text("") == Flow::Continue)
+            .map_err(err)?;
+        let Some(mut logits) = logits else {
+            return Ok(Generation {
+                text: String::new(),
+                prompt_tokens: ids.len(),
+                generated_tokens: 0,
+                prefill: started.elapsed(),
+                decode: std::time::Duration::ZERO,
+                stop: StopReason::Cancelled,
+            });
+        };
         let mut prefill = None;
         let mut generated = 0;
         let mut stop = StopReason::Length;
@@ -298,9 +336,10 @@ impl Generator for GgufGenerator {
         let delay = options.loop_window;
         let mut ends: Vec<usize> = Vec::new();
         let mut streamed = 0usize;
+        // Called once per token: with the text now due, or with "" (a poll: the caller may stop us).
         let mut emit = |text: &str, upto: usize, streamed: &mut usize| -> Flow {
             if upto <= *streamed {
-                return Flow::Continue;
+                return on_text("");
             }
             let piece = &text[*streamed..upto];
             *streamed = upto;
@@ -341,12 +380,14 @@ impl Generator for GgufGenerator {
                 text.push_str(&piece);
             }
             ends.push(text.len());
-            if ends.len() > delay {
-                let upto = ends[ends.len() - 1 - delay];
-                if emit(&text, upto, &mut streamed) == Flow::Stop {
-                    stop = StopReason::Cancelled;
-                    break;
-                }
+            let upto = if ends.len() > delay {
+                ends[ends.len() - 1 - delay]
+            } else {
+                streamed
+            };
+            if emit(&text, upto, &mut streamed) == Flow::Stop {
+                stop = StopReason::Cancelled;
+                break;
             }
             if generated == max_new {
                 break;

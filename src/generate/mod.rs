@@ -106,7 +106,10 @@ pub trait Generator: Send + Sync {
         let _ = (prompt, choices);
         Ok(None)
     }
-    /// Generates an answer to `prompt`, calling `on_text` with each new piece of text.
+    /// Generates an answer to `prompt`, calling `on_text` with each new piece of text, and with an empty piece
+    /// (a poll) between steps that show nothing new, at least once per generated token and per part of the
+    /// prompt pass where the backend can pause: returning [`Flow::Stop`] to either ends the generation
+    /// ([`StopReason::Cancelled`]).
     fn generate(
         &self,
         prompt: &Prompt,

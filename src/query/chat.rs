@@ -8,10 +8,11 @@
 //! window). Every turn's answer is cited and checked like `ask`'s.
 
 use crate::answer::{check_citations, Answer};
-use crate::engine::{Engine, SearchOptions};
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::generate::Flow;
 use crate::prompt::Exchange;
+use crate::searcher::SearchOptions;
 
 /// One answered turn.
 #[derive(Debug, Clone)]

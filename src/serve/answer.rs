@@ -74,8 +74,9 @@ pub(crate) async fn whole(shared: &Arc<Shared>, permit: OwnedSemaphorePermit, jo
     .map_err(|_| ApiError::timeout())?
 }
 
-/// Answers `job` as a stream of events framed by `framing`; generation stops at the next token once the
-/// client is gone (the stream's receiver is dropped), at shutdown, or past the request timeout.
+/// Answers `job` as a stream of events framed by `framing`; generation stops at the next token (or the next
+/// part of the prompt pass) once the client is gone (the stream's receiver is dropped), at shutdown, or past
+/// the request timeout.
 pub(crate) fn streamed(
     shared: &Arc<Shared>,
     permit: OwnedSemaphorePermit,
@@ -101,9 +102,15 @@ pub(crate) fn streamed(
                     }
                 },
                 &mut |piece| {
+                    // An empty piece is a poll (the prompt pass, or text held back): the client is still there
+                    // when the stream's receiver is.
                     let go_on = !work.stopping.load(Ordering::SeqCst)
                         && Instant::now() < deadline
-                        && send(framing.borrow_mut().delta(piece));
+                        && if piece.is_empty() {
+                            !tx.is_closed()
+                        } else {
+                            send(framing.borrow_mut().delta(piece))
+                        };
                     if go_on {
                         Flow::Continue
                     } else {

@@ -34,18 +34,41 @@ pub(crate) struct Ingestion {
     roots: Vec<PathBuf>,
     jobs: Mutex<VecDeque<Arc<JobState>>>,
     next_id: AtomicU64,
-    queue: std::sync::mpsc::Sender<Arc<JobState>>,
+    /// Jobs to the job thread; taken at shutdown, which ends the thread after its current job.
+    queue: Mutex<Option<std::sync::mpsc::Sender<Arc<JobState>>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Held by the running job and by a deletion, so the two never interleave.
     writer: Arc<Mutex<()>>,
     /// Raised at shutdown: the running job stops at its next file and commits.
     cancel: Cancel,
 }
 
+/// Where a job is.
+#[derive(Debug, Clone)]
+enum Phase {
+    Queued,
+    Running,
+    /// Finished, with its report (as JSON).
+    Done(Value),
+    Failed(String),
+}
+
+impl Phase {
+    fn json(&self) -> Value {
+        match self {
+            Phase::Queued => json!({"state": "queued"}),
+            Phase::Running => json!({"state": "running"}),
+            Phase::Done(report) => json!({"state": "done", "report": report}),
+            Phase::Failed(error) => json!({"state": "failed", "error": error}),
+        }
+    }
+}
+
 /// One ingest job, as `GET /v1/ingest/{id}` shows it.
 pub(crate) struct JobState {
     id: String,
     paths: Vec<PathBuf>,
-    state: Mutex<Value>,
+    phase: Mutex<Phase>,
     done: AtomicU64,
     total: AtomicU64,
 }
@@ -74,28 +97,24 @@ impl Ingestion {
         let (queue, jobs) = std::sync::mpsc::channel::<Arc<JobState>>();
         let writer = Arc::new(Mutex::new(()));
         let (mut job_index, job_writer, job_cancel) = (index.clone(), writer.clone(), cancel.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("rag-ingest".into())
             .spawn(move || {
                 for job in jobs {
                     let _turn = job_writer.lock().unwrap_or_else(|e| e.into_inner());
                     if job_cancel.is_cancelled() {
-                        set(
-                            &job,
-                            json!({"state": "failed", "error": "the server stopped before the job started"}),
-                        );
+                        job.set(Phase::Failed("the server stopped before the job started".into()));
                         continue;
                     }
-                    set(&job, json!({"state": "running"}));
+                    job.set(Phase::Running);
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         engine.ingest_into(&mut job_index, &job.paths, &*job, &job_cancel)
                     }));
-                    let end = match result {
-                        Ok(Ok(report)) => json!({"state": "done", "report": crate::json::ingest_report(&report)}),
-                        Ok(Err(e)) => json!({"state": "failed", "error": e.to_string()}),
-                        Err(_) => json!({"state": "failed", "error": "the ingest panicked (the server goes on)"}),
-                    };
-                    set(&job, end);
+                    job.set(match result {
+                        Ok(Ok(report)) => Phase::Done(crate::json::ingest_report(&report)),
+                        Ok(Err(e)) => Phase::Failed(e.to_string()),
+                        Err(_) => Phase::Failed("the ingest panicked (the server goes on)".into()),
+                    });
                 }
             })
             .map_err(|e| crate::Error::Config(format!("cannot start the ingest thread: {e}")))?;
@@ -104,7 +123,8 @@ impl Ingestion {
             roots,
             jobs: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(1),
-            queue,
+            queue: Mutex::new(Some(queue)),
+            thread: Mutex::new(Some(thread)),
             writer,
             cancel,
         })
@@ -113,14 +133,8 @@ impl Ingestion {
     /// Jobs queued and running, and the running job's chunks done and estimated total.
     pub(crate) fn gauges(&self) -> (usize, usize, u64, u64) {
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let state = |job: &JobState| {
-            job.state.lock().unwrap_or_else(|e| e.into_inner())["state"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let queued = jobs.iter().filter(|j| state(j) == "queued").count();
-        let running: Vec<&Arc<JobState>> = jobs.iter().filter(|j| state(j) == "running").collect();
+        let queued = jobs.iter().filter(|j| matches!(j.phase(), Phase::Queued)).count();
+        let running: Vec<&Arc<JobState>> = jobs.iter().filter(|j| matches!(j.phase(), Phase::Running)).collect();
         let (done, total) = running.first().map_or((0, 0), |j| {
             (j.done.load(Ordering::Relaxed), j.total.load(Ordering::Relaxed))
         });
@@ -131,14 +145,20 @@ impl Ingestion {
     /// `grace`; jobs still queued do not start.
     pub(crate) fn stop(&self, grace: std::time::Duration) {
         self.cancel.cancel();
+        // Without its sender the job thread ends once the jobs already queued are marked failed.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
         let deadline = std::time::Instant::now() + grace;
-        while std::time::Instant::now() < deadline {
-            if self.writer.try_lock().is_ok() && self.gauges().1 == 0 {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        tracing::warn!("the running ingest job did not stop within {grace:?}");
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            tracing::warn!("the running ingest job did not stop within {grace:?}");
+        }
     }
 
     /// The index, for the searcher.
@@ -195,12 +215,18 @@ fn forbidden(path: &str) -> ApiError {
     )
 }
 
-fn set(job: &JobState, value: Value) {
-    *job.state.lock().unwrap_or_else(|e| e.into_inner()) = value;
+impl JobState {
+    fn phase(&self) -> Phase {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
 }
 
 fn view(job: &JobState) -> Value {
-    let mut value = job.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut value = job.phase().json();
     value["id"] = json!(job.id);
     value["paths"] = json!(job.paths);
     value["progress"] = json!({
@@ -245,7 +271,7 @@ pub(crate) async fn start(State(shared): State<Arc<Shared>>, ApiJson(request): A
         let job = Arc::new(JobState {
             id: id.clone(),
             paths,
-            state: Mutex::new(json!({"state": "queued"})),
+            phase: Mutex::new(Phase::Queued),
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
         });
@@ -256,10 +282,15 @@ pub(crate) async fn start(State(shared): State<Arc<Shared>>, ApiJson(request): A
             }
             jobs.push_back(job.clone());
         }
-        ingestion
-            .queue
-            .send(job.clone())
-            .map_err(|_| ApiError::internal("the ingest thread has stopped"))?;
+        let queue = ingestion.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.as_ref().is_none_or(|q| q.send(job.clone()).is_err()) {
+            job.set(Phase::Failed("the server is stopping".into()));
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server is stopping: no new ingest jobs",
+            ));
+        }
         Ok::<_, ApiError>((StatusCode::ACCEPTED, Json(view(&job))).into_response())
     })();
     result.unwrap_or_else(IntoResponse::into_response)

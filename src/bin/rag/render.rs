@@ -326,7 +326,8 @@ pub(crate) fn status(status: &IndexStatus, json: bool) {
     }
 }
 
-/// The streaming callback of `ask` and `chat`: prints each piece (unless `json`) and stops once `interrupted`.
+/// The streaming callback of `ask` and `chat`: prints each piece (unless `json`) and stops once `interrupted`
+/// (Ctrl-C in the prompt pass too: the engine polls with empty pieces).
 pub(crate) fn stream_to_stdout<'a>(
     json: bool,
     interrupted: &'a std::sync::atomic::AtomicBool,
@@ -336,7 +337,7 @@ pub(crate) fn stream_to_stdout<'a>(
         if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             return rag::Flow::Stop;
         }
-        if !json {
+        if !json && !piece.is_empty() {
             let _ = stdout.write_all(piece.as_bytes());
             let _ = stdout.flush();
         }
