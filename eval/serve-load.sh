@@ -6,7 +6,8 @@
 #      15 s windows until the job is done (at most 40 windows); errors and p99 per window.
 #   3. /v1/ask (streamed) on XQuAD-en with 16 clients, 1 generation slot and a queue of 4, for ASK_SECONDS
 #      (90): answers, 429s, 5xx, time to first text, and the server's peak RSS.
-# Usage: bash eval/serve-load.sh [OUT_DIR]   (binaries from $CARGO_TARGET_DIR/debug, built by `cargo build`)
+# Usage: bash eval/serve-load.sh [OUT_DIR]   (binaries from $CARGO_TARGET_DIR/debug, built by `cargo build`;
+# ASK=0 skips phase 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-$HOME/.cache/rag-target}/debug"
@@ -30,8 +31,8 @@ if [ ! -d "$WORK/scifact/api" ]; then
   (cd "$WORK/scifact/all" && ls | sort | head -n 1500 | xargs mv -t ../api && ls | xargs mv -t ../pre)
   rmdir "$WORK/scifact/all"
 fi
-# The index holds only the pre-indexed part; a previous run's API ingest is removed by starting afresh.
-rm -rf "$WORK/scifact-index"
+# The index of the pre-indexed part (kept between runs: phase 2 first removes what a previous run ingested
+# through the API, over the API).
 "$RAG" --index "$WORK/scifact-index" ingest "$WORK/scifact/pre" --json > "$OUT/pre-ingest.json"
 
 server=""
@@ -64,6 +65,8 @@ EOF
 start_server "$WORK/scifact-index" "$WORK/search.toml" "$OUT/server-search.log"
 "$EVAL" load --url "$URL" --endpoint search --clients "$CLIENTS" --seconds "$SECONDS_SEARCH" \
   --dataset "$SHARED/datasets/beir-scifact" --out "$OUT/search.json" > /dev/null
+curl -sf -X DELETE "$URL/v1/documents" -H 'Content-Type: application/json' \
+  -d "{\"paths\": [\"$WORK/scifact/api\"]}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["removed"]), "removed")'
 job="$(curl -sf "$URL/v1/ingest" -H 'Content-Type: application/json' \
   -d "{\"paths\": [\"$WORK/scifact/api\"]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 started=$(date +%s)
@@ -80,21 +83,19 @@ echo "{\"peak_rss_mb\": $(peak_rss_mb)}" > "$OUT/search-rss.json"
 stop_server
 
 # 3: ask under overload, on XQuAD-en.
-if [ ! -d "$WORK/xquad/docs" ]; then
-  "$EVAL" beir-to-files "$SHARED/datasets/xquad-en" "$WORK/xquad/docs"
+if [ "${ASK:-1}" = 1 ]; then
+  if [ ! -d "$WORK/xquad/docs" ]; then
+    "$EVAL" beir-to-files "$SHARED/datasets/xquad-en" "$WORK/xquad/docs"
+  fi
+  "$RAG" --index "$WORK/xquad/index" ingest "$WORK/xquad/docs" --json > "$OUT/xquad-ingest.json"
+  printf '[serve]\nslots = 1\nqueue = 4\n' > "$WORK/ask.toml"
+  start_server "$WORK/xquad/index" "$WORK/ask.toml" "$OUT/server-ask.log"
+  "$EVAL" load --url "$URL" --endpoint ask --clients 16 --seconds "$ASK_SECONDS" \
+    --dataset "$SHARED/datasets/xquad-en" --out "$OUT/ask.json" > /dev/null
+  curl -sf "$URL/metrics" > "$OUT/metrics-ask.txt"
+  echo "{\"peak_rss_mb\": $(peak_rss_mb)}" > "$OUT/ask-rss.json"
+  stop_server
 fi
-"$RAG" --index "$WORK/xquad/index" ingest "$WORK/xquad/docs" --json > "$OUT/xquad-ingest.json"
-cat > "$WORK/ask.toml" <<EOF
-[serve]
-slots = 1
-queue = 4
-EOF
-start_server "$WORK/xquad/index" "$WORK/ask.toml" "$OUT/server-ask.log"
-"$EVAL" load --url "$URL" --endpoint ask --clients 16 --seconds "$ASK_SECONDS" \
-  --dataset "$SHARED/datasets/xquad-en" --out "$OUT/ask.json" > /dev/null
-curl -sf "$URL/metrics" > "$OUT/metrics-ask.txt"
-echo "{\"peak_rss_mb\": $(peak_rss_mb)}" > "$OUT/ask-rss.json"
-stop_server
 
 python3 - "$OUT" <<'EOF'
 import glob, json, os, sys
@@ -111,6 +112,8 @@ for path in windows:
 job = load("ingest-job.json")
 print(f"ingest job: {job['state']}, report: {json.dumps(job.get('report', job.get('error')))[:400]}")
 print(f"ingest timing: {load('ingest-timing.json')}, search server peak RSS {load('search-rss.json')['peak_rss_mb']} MB")
+if not os.path.exists(os.path.join(out, "ask.json")):
+    sys.exit(0)
 a = load("ask.json")
 print(f"ask, 16 clients, 1 slot, queue 4, {a['seconds']:.0f} s: {a['ok']} answered, {a['busy_429']} 429 "
       f"(p50 {a['busy_latency_ms']['p50']:.1f} ms, max {a['busy_latency_ms']['max']:.1f} ms), {a['errors']} errors "

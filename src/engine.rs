@@ -168,7 +168,8 @@ impl Engine {
         if let Some(embedder) = self.embedder.get() {
             return Ok(embedder.clone());
         }
-        let embedder = self.build_embedder()?;
+        // Concurrent queries (a server's searches) share model calls; ingest's batches pass straight through.
+        let embedder: Arc<dyn Embedder> = Arc::new(crate::embed::Batching::new(self.build_embedder()?));
         self.progress
             .note(&format!("embedder: {} on {}", embedder.model_id(), embedder.describe()));
         Ok(self.embedder.get_or_init(|| embedder).clone())

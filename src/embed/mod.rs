@@ -2,15 +2,18 @@
 //!
 //! - [`OnnxEmbedder`]: fastembed on ONNX Runtime (int8 MiniLM), the default on CPU;
 //! - [`BertEmbedder`]: candle BERT on the safetensors weights, exact fp32, and the path to CUDA/Metal;
-//! - [`OpenAiEmbedder`]: any OpenAI-compatible `/v1/embeddings` server (TEI, vLLM, Ollama, llama.cpp).
+//! - [`OpenAiEmbedder`]: any OpenAI-compatible `/v1/embeddings` server (TEI, vLLM, Ollama, llama.cpp);
+//! - [`Batching`]: wraps any of them so that concurrent one-text calls (a server's queries) share model calls.
 //!
 //! The local ones tokenize with the model's own `tokenizer.json` (window 256 word pieces for MiniLM, overriding the
 //! 128 the shipped file truncates at), mean-pool over the attention mask and L2-normalise.
 
+mod batch;
 mod bert;
 mod onnx;
 mod openai;
 
+pub use batch::Batching;
 pub use bert::BertEmbedder;
 pub use onnx::OnnxEmbedder;
 pub use openai::OpenAiEmbedder;

@@ -14,9 +14,18 @@ use crate::error::{Error, Result};
 /// The dimension of MiniLM-L6 vectors.
 const MINILM_DIM: usize = 384;
 
+/// Builds one more session of the same model.
+type Build = Box<dyn Fn() -> Result<TextEmbedding> + Send + Sync>;
+
 /// An embedder running an ONNX model through fastembed.
+///
+/// A session runs one call at a time. A second session is made on the first call that finds the first one
+/// busy (a server's queries during an ingest job, or concurrent query batches), so queries never wait for a
+/// whole ingest batch; a process that embeds from one thread (the CLI) holds one session only.
 pub struct OnnxEmbedder {
     model: Mutex<TextEmbedding>,
+    second: OnceLock<Option<Mutex<TextEmbedding>>>,
+    build: Build,
     model_id: String,
     dim: usize,
     max_tokens: usize,
@@ -59,14 +68,26 @@ impl OnnxEmbedder {
             tokenizer_config_file: read(&tokenizer_dir.join("tokenizer_config.json"))?,
         };
         let max_tokens = 256;
-        let model = UserDefinedEmbeddingModel::new(read(onnx_file)?, tokenizer_files).with_pooling(Pooling::Mean);
-        let options = InitOptionsUserDefined::new()
-            .with_max_length(max_tokens)
-            .with_intra_threads(threads.max(1));
-        let model = TextEmbedding::try_new_from_user_defined(model, options)
-            .map_err(|e| Error::model(onnx_file.display().to_string(), e))?;
+        let onnx = read(onnx_file)?;
+        let name = onnx_file.display().to_string();
+        let build: Build = Box::new(move || {
+            let files = TokenizerFiles {
+                tokenizer_file: tokenizer_files.tokenizer_file.clone(),
+                config_file: tokenizer_files.config_file.clone(),
+                special_tokens_map_file: tokenizer_files.special_tokens_map_file.clone(),
+                tokenizer_config_file: tokenizer_files.tokenizer_config_file.clone(),
+            };
+            let model = UserDefinedEmbeddingModel::new(onnx.clone(), files).with_pooling(Pooling::Mean);
+            let options = InitOptionsUserDefined::new()
+                .with_max_length(max_tokens)
+                .with_intra_threads(threads.max(1));
+            TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| Error::model(&name, e))
+        });
+        let model = build()?;
         Ok(OnnxEmbedder {
             model: Mutex::new(model),
+            second: OnceLock::new(),
+            build,
             model_id,
             dim: MINILM_DIM,
             max_tokens,
@@ -96,10 +117,25 @@ impl Embedder for OnnxEmbedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut model = self
-            .model
-            .lock()
-            .map_err(|_| Error::Embed("embedder poisoned by an earlier panic".into()))?;
+        let poisoned = |_| Error::Embed("embedder poisoned by an earlier panic".into());
+        let mut model = match self.model.try_lock() {
+            Ok(model) => model,
+            Err(std::sync::TryLockError::Poisoned(e)) => return Err(poisoned(e)),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // Busy: the second session (made now if need be; without it, wait for the first).
+                let second = self.second.get_or_init(|| match (self.build)() {
+                    Ok(model) => Some(Mutex::new(model)),
+                    Err(e) => {
+                        tracing::warn!("no second embedding session: {e}");
+                        None
+                    }
+                });
+                match second {
+                    Some(second) => second.lock().map_err(poisoned)?,
+                    None => self.model.lock().map_err(poisoned)?,
+                }
+            }
+        };
         let mut vectors = model
             .embed(texts, Some(self.batch_size))
             .map_err(|e| Error::Embed(e.to_string()))?;
