@@ -608,3 +608,95 @@ fn sigterm_during_an_ingest_job_commits_what_it_finished() {
 fn toml_string(text: &str) -> String {
     serde_json::to_string(text).unwrap()
 }
+
+/// A generator that panics on questions holding "boom" and echoes otherwise.
+struct Boom(rag::testing::EchoGenerator);
+
+impl rag::generate::Generator for Boom {
+    fn model_id(&self) -> &str {
+        self.0.model_id()
+    }
+    fn context_tokens(&self) -> usize {
+        self.0.context_tokens()
+    }
+    fn count_tokens(&self, text: &str) -> rag::Result<usize> {
+        self.0.count_tokens(text)
+    }
+    fn prompt_tokens(&self, prompt: &rag::prompt::Prompt) -> rag::Result<usize> {
+        self.0.prompt_tokens(prompt)
+    }
+    fn generate(
+        &self,
+        prompt: &rag::prompt::Prompt,
+        options: &rag::generate::GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> rag::Flow,
+    ) -> rag::Result<rag::generate::Generation> {
+        assert!(!prompt.user.contains("boom"), "the generator blew up");
+        self.0.generate(prompt, options, on_text)
+    }
+    fn describe(&self) -> String {
+        "boom (test)".into()
+    }
+}
+
+/// Issue 11: a panic while answering one request is a 500 (or an `error` event in a stream) and a log line; the
+/// server goes on answering the others. The server runs in-process here (`rag::serve::run`) so that its
+/// generator can be one that panics on demand; it is still driven over real HTTP.
+#[test]
+fn a_panic_in_one_request_is_a_500_and_the_server_goes_on() {
+    let sandbox = Sandbox::new();
+    let docs = sandbox.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("pump.md"),
+        "# Pump\n\nThe pump pressure limit is twelve bar.\n",
+    )
+    .unwrap();
+    let mut config = rag::Config::default();
+    config.index.dir = sandbox.path().join("index");
+    config.retrieve.min_similarity = 0.0;
+    let engine = rag::Engine::with_components(
+        config.clone(),
+        std::sync::Arc::new(rag::testing::HashEmbedder { dim: 64 }),
+        std::sync::Arc::new(rag::chunk::TokenChunker::new(rag::testing::word_tokenizer(), 40, 5).unwrap()),
+        Some(std::sync::Arc::new(Boom(rag::testing::EchoGenerator::default()))),
+    )
+    .unwrap();
+    engine.ingest(&[docs]).unwrap();
+    config.serve.bind = "127.0.0.1:0".into();
+    let options = rag::serve::ServeOptions::from_config(&config.serve, None).unwrap();
+    let cancel = rag::progress::Cancel::new();
+    let (ready, port) = std::sync::mpsc::channel();
+    let stop = cancel.clone();
+    let server = std::thread::spawn(move || rag::serve::run(engine, options, stop, |addr| ready.send(addr).unwrap()));
+    let addr = port.recv_timeout(Duration::from_secs(60)).unwrap();
+    let agent = Server::agent();
+    let post = |path: &str, body: Value| {
+        let mut response = agent
+            .post(format!("http://{addr}{path}"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (response.status().as_u16(), text)
+    };
+
+    let (status, body) = post("/v1/ask", json!({"question": "boom: what is the pump pressure limit?"}));
+    assert_eq!(status, 500, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "server_error", "{body}");
+    let (status, body) = post(
+        "/v1/ask",
+        json!({"question": "boom: what is the pump pressure limit?", "stream": true}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("event: error"), "{body}");
+    // The server goes on: the same slot answers the next question, and searches work.
+    let (status, body) = post("/v1/ask", json!({"question": "What is the pump pressure limit?"}));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("twelve bar"), "{body}");
+    let (status, body) = post("/v1/search", json!({"query": "pump pressure"}));
+    assert_eq!(status, 200, "{body}");
+    cancel.cancel();
+    server.join().unwrap().unwrap();
+}
