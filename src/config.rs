@@ -465,6 +465,11 @@ pub struct RetrieveConfig {
     /// question. The streamed text stays as it was; the answer carries `Refusal::Unsupported` and the terminal
     /// says so (default false; its refusal and false-refusal rates per generator are in eval/RESULTS.md).
     pub refuse_unsupported: bool,
+    /// Mark as refused an answer that states a figure (a number) that neither the passages nor the question
+    /// state: an invented number, often cited as if grounded (`Refusal::UnstatedFigures`; the text stays as
+    /// streamed, the sentence is marked unsupported and the terminal names the figures). Default true; its
+    /// refusal and false-refusal rates are in eval/RESULTS.md.
+    pub refuse_unstated_figures: bool,
     /// The answerability check: before answering, the generator is asked whether the passages state the
     /// answer (a yes/no prompt over the same passages, sharing their cached positions); when its probability
     /// of "yes" is under this threshold, `ask` refuses. 0 turns the check off; generators that cannot score
@@ -498,6 +503,7 @@ impl Default for RetrieveConfig {
             mmr_lambda: 0.7,
             attribution_threshold: 0.6,
             refuse_unsupported: false,
+            refuse_unstated_figures: true,
             answerable_threshold: 0.0,
         }
     }
@@ -557,6 +563,19 @@ pub struct GenerateConfig {
     /// the system turn declares to be data, never instructions). Default `none`; the measurement is in
     /// eval/RESULTS.md.
     pub spotlight: crate::prompt::Spotlight,
+    /// How the answer is asked for: `standard`, or `strict` (a rule against guessing, fixed words for
+    /// declining, a worked example). Default: see eval/RESULTS.md, "Prompt style".
+    pub prompt: crate::prompt::Style,
+}
+
+impl GenerateConfig {
+    /// The prompt framing this configuration asks for.
+    pub fn framing(&self) -> crate::prompt::Framing {
+        crate::prompt::Framing {
+            spotlight: self.spotlight,
+            style: self.prompt,
+        }
+    }
 }
 
 /// Generator backends.
@@ -587,6 +606,7 @@ impl Default for GenerateConfig {
             requantize: true,
             device: DeviceChoice::Auto,
             spotlight: crate::prompt::Spotlight::None,
+            prompt: crate::prompt::Style::Standard,
         }
     }
 }

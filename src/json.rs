@@ -38,6 +38,10 @@ pub fn answer(answer: &Answer, models: Value) -> Value {
             crate::Refusal::NotRelevant { best_similarity, threshold } =>
                 json!({"reason": "not relevant", "best_similarity": best_similarity, "threshold": threshold}),
             crate::Refusal::Unsupported => json!({"reason": "no sentence of the answer is supported by the passages"}),
+            crate::Refusal::UnstatedFigures => json!({
+                "reason": "the answer states figures no passage states"
+            }),
+            crate::Refusal::Declined => json!({"reason": "the model said the passages do not answer the question"}),
             crate::Refusal::NotAnswerable { probability, threshold } => json!({
                 "reason": "the passages do not state the answer",
                 "answerable": probability,
@@ -53,6 +57,8 @@ pub fn answer(answer: &Answer, models: Value) -> Value {
             "citations": s.citations,
             "cited_by": s.cited_by.name(),
             "score": s.score,
+            "rejected_citations": s.rejected,
+            "unstated_figures": s.unstated,
         })).collect::<Vec<_>>(),
         "passages": answer.passages.iter().map(passage).collect::<Vec<_>>(),
         "timings": {

@@ -365,3 +365,59 @@ fn qwen_cites_existing_passages_and_the_sources_are_exactly_those_cited() {
     }
     assert!(cited_answers >= 1, "Qwen cited no answer: the test checked nothing");
 }
+
+/// Issue 12 (and 16.5), as a new user meets it: on a small folder of company documents, a figure no document
+/// states (revenue) is refused rather than invented and cited as if grounded, while a figure the handbook states
+/// is answered and cited, with the default generator.
+#[test]
+fn a_figure_no_document_states_is_refused_and_a_stated_one_is_answered() {
+    let sandbox = Sandbox::new();
+    let docs = sandbox.path().join("company");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("handbook.md"),
+        "# Northwind Tools employee handbook\n\n## Working hours\nCore hours are 10:00 to 15:00.\n\n## Leave\n\
+         Full-time staff receive 27 days of paid leave per year, plus public holidays.\n\n## Expenses\n\
+         Meals on business trips are reimbursed up to 45 euros per day with receipts.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("company.md"),
+        "# About Northwind Tools\n\nNorthwind Tools makes hand tools for carpenters. It was founded in 1998 in \
+         Utrecht by Maria Jansen and employs 140 people. It sells chisels, planes and marking gauges in 14 \
+         countries.\n",
+    )
+    .unwrap();
+    sandbox.rag(&["ingest", docs.to_str().unwrap()]).expect_code(0);
+
+    let answer = sandbox
+        .rag(&["ask", "What was Northwind Tools' revenue in 2023?", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        answer["refused"], true,
+        "an invented revenue figure was not refused: {answer:#}"
+    );
+    // Whatever the model wrote, no sentence of it carries a figure no passage states as a grounded claim.
+    for sentence in answer["sentences"].as_array().unwrap() {
+        if !sentence["unstated_figures"].as_array().unwrap().is_empty() {
+            assert_eq!(sentence["cited_by"], "unsupported", "{answer:#}");
+        }
+    }
+
+    let answer = sandbox
+        .rag(&["ask", "How many days of paid leave do full-time staff get?", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(answer["refused"], false, "{answer:#}");
+    assert!(answer["answer"].as_str().unwrap().contains("27"), "{answer:#}");
+    let supported = answer["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["cited_by"] != "unsupported" && s["text"].as_str().unwrap().contains("27"));
+    assert!(
+        supported,
+        "the stated figure is not attributed to a passage: {answer:#}"
+    );
+}

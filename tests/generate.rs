@@ -92,7 +92,7 @@ fn the_answerability_check_separates_and_cached_prefixes_do_not_change_answers()
         "manuals/pump.md",
         "The P-200 pump was made by Hydra Works in Leeds. Its maximum pressure is 12 bar and it weighs 31 kg.",
     );
-    let spotlight = rag::prompt::Spotlight::None;
+    let spotlight = rag::prompt::Framing::default();
     let yes = |question: &str| {
         let check = rag::prompt::build_check(question, &[], std::slice::from_ref(&passage), spotlight);
         generator

@@ -150,6 +150,7 @@ fn answers_with_no_supported_sentence_are_refused_when_asked() {
     let ask = |instead: Option<&str>, refuse: bool| {
         let mut config = Config::default();
         config.retrieve.refuse_unsupported = refuse;
+        config.retrieve.refuse_unstated_figures = false;
         echo_ask(dir.path(), &docs, config, instead, "What is the pump pressure limit?")
     };
     let invented = "Revenue in 2023 was 4.2 million euros.";
@@ -160,6 +161,56 @@ fn answers_with_no_supported_sentence_are_refused_when_asked() {
     // Supported without a citation (the engine attributes it), and supported by the model's citation.
     let supported = ask(Some("The pump pressure limit is twelve bar."), true);
     assert!(supported.refusal.is_none(), "{supported:?}");
+    assert!(ask(None, true).refusal.is_none());
+}
+
+/// Issue 12.2 and 16.5: an answer whose figures no passage states is refused by default even when the model
+/// cites a passage for it (the citation is set aside and the figures named); without the setting it stands; a
+/// model that declines in words is a refusal of its own kind.
+#[test]
+fn an_invented_figure_cited_as_if_grounded_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = corpus(dir.path());
+    let ask = |instead: Option<&str>, figures: bool| {
+        let mut config = Config::default();
+        config.retrieve.refuse_unstated_figures = figures;
+        echo_ask(dir.path(), &docs, config, instead, "What is the pump pressure limit?")
+    };
+    let invented = "The pump earned 4.2 million euros in 2023 [1].";
+    let answer = ask(Some(invented), true);
+    assert_eq!(answer.refusal, Some(rag::Refusal::UnstatedFigures), "{answer:?}");
+    assert_eq!(answer.text, invented);
+    let sentence = &answer.sentences[0];
+    assert_eq!(sentence.cited_by, rag::attribute::CitedBy::Unsupported, "{answer:?}");
+    assert_eq!(sentence.rejected, vec![1]);
+    assert_eq!(sentence.unstated, vec!["4.2".to_owned(), "2023".to_owned()]);
+    assert!(ask(Some(invented), false).refusal.is_none());
+    // A figure the question states is its premise, not an invention of the model.
+    let premise = {
+        let mut config = Config::default();
+        config.retrieve.refuse_unstated_figures = true;
+        echo_ask(
+            dir.path(),
+            &docs,
+            config,
+            Some("The pump ran in 2023 [1]."),
+            "What did the pump do in 2023?",
+        )
+    };
+    assert!(premise.refusal.is_none(), "{premise:?}");
+    // One invented figure among supported sentences is enough.
+    let mixed = ask(
+        Some("The pump pressure limit is twelve bar [1]. It earned 4.2 million euros."),
+        true,
+    );
+    assert_eq!(mixed.refusal, Some(rag::Refusal::UnstatedFigures), "{mixed:?}");
+    assert_ne!(
+        mixed.sentences[0].cited_by,
+        rag::attribute::CitedBy::Unsupported,
+        "{mixed:?}"
+    );
+    let declined = ask(Some("The documents do not say."), true);
+    assert_eq!(declined.refusal, Some(rag::Refusal::Declined), "{declined:?}");
     assert!(ask(None, true).refusal.is_none());
 }
 

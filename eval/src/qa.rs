@@ -48,6 +48,32 @@ pub struct QaOptions {
     pub check_only: bool,
     /// Where the corpus files are written for ingestion.
     pub docs_dir: PathBuf,
+    /// Leave every second document of the corpus (in file order) out of the index, so that the questions about
+    /// it become on-topic unanswerable ones: the rest of the same article is still there, the answer is not.
+    pub withhold_gold: bool,
+}
+
+/// One evaluated question, for reading the run afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QaRecord {
+    /// Question id.
+    pub id: String,
+    /// The question.
+    pub question: String,
+    /// Whether the documents in the index answer it.
+    pub answerable: bool,
+    /// The answer's text (empty without generation).
+    pub answer: String,
+    /// Why the engine refused, if it did (`Refusal::name`), or `"text"` when only the wording is a refusal.
+    pub refusal: Option<&'static str>,
+    /// Whether the answer contains a gold answer.
+    pub contains_gold: bool,
+    /// Each sentence: who cited it and the figures no passage states.
+    pub sentences: Vec<(String, &'static str, Vec<String>)>,
+    /// The best cosine similarity among the retrieved chunks.
+    pub best_similarity: f32,
+    /// The largest share of the question's content words a retrieved chunk holds.
+    pub lexical: f32,
 }
 
 /// Aggregated results.
@@ -109,6 +135,10 @@ pub struct QaReport {
     pub answerable_sweep: Vec<(f32, f64, f64)>,
     /// Per question the check scored: (probability, refused by the run itself, answerable).
     pub answerability: Vec<(f32, bool, bool)>,
+    /// Refusals by reason: (reason, unanswerable questions, answerable questions).
+    pub refusals: Vec<(String, usize, usize)>,
+    /// Every question with its answer.
+    pub records: Vec<QaRecord>,
 }
 
 /// Reads `qa.dev.jsonl`.
@@ -223,6 +253,25 @@ pub fn run(
             }));
         }
     }
+    let (corpus, items) = if options.withhold_gold {
+        let withheld: HashSet<String> = corpus.iter().skip(1).step_by(2).map(|d| d.id.clone()).collect();
+        let kept = corpus
+            .into_iter()
+            .filter(|d| !withheld.contains(&d.id))
+            .collect::<Vec<_>>();
+        let items = items
+            .into_iter()
+            .map(|mut item| {
+                if withheld.contains(&item.doc_id) {
+                    item.answerable = false;
+                }
+                item
+            })
+            .collect::<Vec<_>>();
+        (kept, items)
+    } else {
+        (corpus, items)
+    };
     let (by_file, _) = crate::retrieval::ingest_corpus(engine, &corpus, &options.docs_dir)?;
     let doc_of = |source: &str| {
         Path::new(source)
@@ -272,6 +321,19 @@ pub fn run(
                 found += 1.0;
             }
         }
+        if options.retrieval_only {
+            report.records.push(QaRecord {
+                id: item.id.clone(),
+                question: item.question.clone(),
+                answerable: item.answerable,
+                answer: String::new(),
+                refusal: None,
+                contains_gold: false,
+                sentences: Vec::new(),
+                best_similarity: best,
+                lexical,
+            });
+        }
         if options.check_only {
             if let Some(p) = searcher.answerability(&item.question, &SearchOptions::default())? {
                 checked.push((p, p == 0.0, item.answerable));
@@ -280,9 +342,35 @@ pub fn run(
             let started = Instant::now();
             let answer = searcher.ask(&item.question, &SearchOptions::default(), &mut |_| Flow::Continue)?;
             seconds.push(started.elapsed().as_secs_f64());
-            let refused = answer.refusal.is_some()
-                || answer.text.contains(REFUSAL_TEXT)
-                || answer.text.to_lowercase().contains("do not contain");
+            let refused =
+                answer.refusal.is_some() || answer.text.contains(REFUSAL_TEXT) || rag::answer::declines(&answer.text);
+            let reason = answer.refusal.map(|r| r.name()).or(refused.then_some("text"));
+            if let Some(reason) = reason {
+                match report.refusals.iter_mut().find(|(r, _, _)| r == reason) {
+                    Some(entry) if item.answerable => entry.2 += 1,
+                    Some(entry) => entry.1 += 1,
+                    None => report.refusals.push((
+                        reason.to_owned(),
+                        usize::from(!item.answerable),
+                        usize::from(item.answerable),
+                    )),
+                }
+            }
+            report.records.push(QaRecord {
+                id: item.id.clone(),
+                question: item.question.clone(),
+                answerable: item.answerable,
+                answer: answer.text.clone(),
+                refusal: reason,
+                contains_gold: contains_answer(&answer.text, &item.answers),
+                sentences: answer
+                    .sentences
+                    .iter()
+                    .map(|s| (s.text.clone(), s.cited_by.name(), s.unstated.clone()))
+                    .collect(),
+                best_similarity: best,
+                lexical,
+            });
             if let Some(p) = answer.answerable {
                 checked.push((
                     p,

@@ -48,6 +48,11 @@ pub enum Refusal {
     },
     /// The model answered, but no sentence of its answer is supported by the passages (the text is kept).
     Unsupported,
+    /// The model's answer states figures that neither the passages nor the question state: invented numbers
+    /// (the text is kept, and flagged).
+    UnstatedFigures,
+    /// The model itself said that the passages do not answer the question (its text is kept).
+    Declined,
     /// The answerability check: the model judged that the passages do not state the answer.
     NotAnswerable {
         /// The model's probability that they do.
@@ -58,10 +63,55 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// A short name for reports: `nothing_retrieved`, `not_relevant`, `unsupported`, `unstated_figures`,
+    /// `not_answerable`, `declined`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Refusal::NothingRetrieved => "nothing_retrieved",
+            Refusal::NotRelevant { .. } => "not_relevant",
+            Refusal::Unsupported => "unsupported",
+            Refusal::UnstatedFigures => "unstated_figures",
+            Refusal::NotAnswerable { .. } => "not_answerable",
+            Refusal::Declined => "declined",
+        }
+    }
+
     /// Whether the generator ran (the answer text is the model's, not [`REFUSAL_TEXT`]).
     pub fn generated(&self) -> bool {
-        matches!(self, Refusal::Unsupported)
+        matches!(
+            self,
+            Refusal::Unsupported | Refusal::UnstatedFigures | Refusal::Declined
+        )
     }
+}
+
+/// Whether `answer` opens by declining: its first sentence says that the documents (passages, context, text)
+/// do not give the answer ("The documents do not say.", "The passages do not mention his age.").
+pub fn declines(answer: &str) -> bool {
+    static DECLINES: std::sync::LazyLock<Vec<regex::Regex>> = std::sync::LazyLock::new(|| {
+        [
+            // "The documents do not say", "the provided passages don't mention ..."
+            concat!(
+                r"(?i)\b(documents?|passages?|context|text|sources?)\b[^.]{0,40}?\b(do|does|did)\s*(not|n't)\s+",
+                r"(contain|say|state|mention|provide|specify|give|include|answer|have|offer|discuss|indicate)"
+            ),
+            // "There is no information in the passages about ..."
+            r"(?i)\bno\s+(information|mention|answer|data|details?)\b[^.]{0,60}?\b(documents?|passages?|context)\b",
+            // "The answer is not stated in the documents"
+            concat!(
+                r"(?i)\bnot\s+(mentioned|stated|provided|specified|given|included|found|contained)\s+in\s+",
+                r"(the|any)\s+(provided\s+|given\s+)?(documents?|passages?|context|text|sources?)"
+            ),
+        ]
+        .iter()
+        .filter_map(|re| regex::Regex::new(re).ok())
+        .collect()
+    });
+    let first = crate::attribute::sentences(answer)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    DECLINES.iter().any(|re| re.is_match(&first))
 }
 
 /// The text of a refusal.
@@ -460,6 +510,29 @@ fn may_become_group(after: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declining_answer_is_recognised_and_an_answer_is_not() {
+        for declining in [
+            "The documents do not say.",
+            "The documents do not contain an answer to this question.",
+            "The passages do not mention the company's revenue.",
+            "The provided passages do not specify the CEO of Northwind Tools [1].",
+            "There is no information in the passages about parental leave.",
+            "The answer is not stated in the documents.",
+        ] {
+            assert!(declines(declining), "{declining}");
+        }
+        for answering in [
+            "Staff get 27 days of paid leave per year [1].",
+            "The documents say staff get 27 days of leave [1].",
+            "He did not mention it in his speech, according to the passage [2].",
+            "Luther did not say that.",
+            "",
+        ] {
+            assert!(!declines(answering), "{answering}");
+        }
+    }
 
     #[test]
     fn valid_invalid_and_non_citations() {

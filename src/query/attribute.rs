@@ -1,7 +1,8 @@
 //! Per-sentence attribution: which passage supports each sentence of an answer.
 //!
-//! A sentence that carries a valid `[n]` is cited by the model. Otherwise the engine looks for the passage that
-//! supports it: the share of the sentence's content words (lower-cased, stop words removed, a plural `s`
+//! A sentence that carries a valid `[n]` is cited by the model, unless it states a figure that none of the passages
+//! it cites states: then the model's citation is set aside (kept in [`Sentence::rejected`]) and the sentence is
+//! treated as uncited. For an uncited sentence the engine looks for the passage that supports it: the share of the sentence's content words (lower-cased, stop words removed, a plural `s`
 //! folded) that occur in the passage. A figure the passage does not state disqualifies that passage, so a
 //! number no passage contains makes its sentence unsupported. The best passage at or above the threshold
 //! (`retrieve.attribution_threshold`, measured in eval/RESULTS.md) is the engine's citation; below it the
@@ -45,6 +46,10 @@ pub struct Sentence {
     pub cited_by: CitedBy,
     /// Support of the best passage in [0, 1] (share of content words found); 1 for model citations.
     pub score: f32,
+    /// Passages the model cited that do not state a figure of the sentence (its citation was set aside).
+    pub rejected: Vec<u32>,
+    /// Figures of the sentence (numbers, normalised: `8,000` is `8000`) that no passage states.
+    pub unstated: Vec<String>,
 }
 
 /// A passage's number, its words and its word pairs.
@@ -59,17 +64,37 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
     sentences(answer)
         .into_iter()
         .map(|text| {
-            let checked = check_citations(&text, passages.len() as u32);
+            // A passage header the model echoed (`docs/a.md, lines 1-13:`) is not a claim: its figures are not
+            // checked, its words are not counted.
+            let claim = strip_echoed_headers(&text, passages);
+            let checked = check_citations(&claim, passages.len() as u32);
+            let content: Vec<String> = content_words(&without_citations(&checked.text));
+            let figures: Vec<&String> = content.iter().filter(|w| is_figure(w)).collect();
+            let unstated: Vec<String> = figures
+                .iter()
+                .filter(|f| !passage_words.iter().any(|(_, known, _)| known.contains(**f)))
+                .map(|f| (*f).clone())
+                .collect();
+            let mut rejected = Vec::new();
             if !checked.valid.is_empty() {
-                return Sentence {
-                    text,
-                    citations: checked.valid,
-                    cited_by: CitedBy::Model,
-                    score: 1.0,
-                };
+                let cited_state_all = figures.iter().all(|f| {
+                    passage_words
+                        .iter()
+                        .any(|(n, known, _)| checked.valid.contains(n) && known.contains(*f))
+                });
+                if cited_state_all {
+                    return Sentence {
+                        text,
+                        citations: checked.valid,
+                        cited_by: CitedBy::Model,
+                        score: 1.0,
+                        rejected,
+                        unstated,
+                    };
+                }
+                rejected = checked.valid.clone();
             }
-            let content: Vec<String> = content_words(&checked.text);
-            let pairs = bigrams(&checked.text);
+            let pairs = bigrams(&without_citations(&checked.text));
             // The best support; among passages within 0.05 of it, the one sharing the most word pairs (the
             // passage a copied phrase came from), then the earliest.
             let scored: Vec<(u32, f32, usize)> = passage_words
@@ -91,16 +116,72 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
                     citations: vec![n],
                     cited_by: CitedBy::Engine,
                     score,
+                    rejected,
+                    unstated,
                 },
                 other => Sentence {
                     text,
                     citations: Vec::new(),
                     cited_by: CitedBy::Unsupported,
                     score: other.map_or(0.0, |(_, s)| s),
+                    rejected,
+                    unstated,
                 },
             }
         })
         .collect()
+}
+
+/// `text` without its citation groups (`[1]`, `[2, 3]`, `[4-6]`), whose numbers are not figures of the claim.
+fn without_citations(text: &str) -> String {
+    static GROUP: std::sync::LazyLock<Option<regex::Regex>> =
+        // A closed group, or one the answer ended before closing (`... [2`).
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\[\s*\d+(\s*[-–,]\s*\d+)*\s*(\]|$)").ok());
+    match &*GROUP {
+        Some(group) => group.replace_all(text, " ").into_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// The figures of `text` (numbers as attribution compares them: `8,000` is `8000`), citation groups left out.
+pub fn figures(text: &str) -> HashSet<String> {
+    content_words(&without_citations(text))
+        .into_iter()
+        .filter(|w| is_figure(w))
+        .collect()
+}
+
+/// Whether a word is a figure (holds a digit).
+fn is_figure(word: &str) -> bool {
+    word.chars().any(|c| c.is_ascii_digit())
+}
+
+/// `sentence` without the passage headers the model may have copied from the prompt, exactly or altered: a
+/// passage's path, or any file name with a document extension, with the `, line 3` / `, lines 1-13` /
+/// `, pages 2-3` place after it and a closing `:`.
+fn strip_echoed_headers(sentence: &str, passages: &[Passage]) -> String {
+    const PLACE: &str = r"(,\s*(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?)?\s*:?";
+    static FILE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        let file = r"(?i)[^\s(\[]*\.(txt|md|markdown|mdx|pdf|html?|xhtml|rst|adoc|org|tex|csv|tsv|jsonl?|xml|ya?ml|toml|docx?|pptx?|xlsx?|odt|epub|eml|mbox|ipynb|rs|py|js|ts|go|java|c|h|cc|cpp|hpp|rb|sh)\b";
+        regex::Regex::new(&format!("{file}{PLACE}")).ok()
+    });
+    let mut out = sentence.to_owned();
+    let mut paths: Vec<String> = passages
+        .iter()
+        .map(|p| crate::retrieve::display_path(&p.source))
+        .filter(|p| !p.is_empty())
+        .collect();
+    paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    paths.dedup();
+    for path in &paths {
+        if let Ok(re) = regex::Regex::new(&format!("{}{PLACE}", regex::escape(path))) {
+            out = re.replace_all(&out, " ").into_owned();
+        }
+    }
+    if let Some(file) = &*FILE {
+        out = file.replace_all(&out, " ").into_owned();
+    }
+    out
 }
 
 /// The share of `question`'s content words (stop words removed, plurals folded) that occur in `text`: the
@@ -119,9 +200,7 @@ fn support(content: &[String], known: &HashSet<String>) -> f32 {
     if content.is_empty() {
         return 0.0;
     }
-    let figures_missing = content
-        .iter()
-        .any(|w| w.chars().any(|c| c.is_ascii_digit()) && !known.contains(w));
+    let figures_missing = content.iter().any(|w| is_figure(w) && !known.contains(w));
     if figures_missing {
         return 0.0;
     }
@@ -358,6 +437,11 @@ const STOP: &[&str] = &[
     "context",
     "information",
     "yes",
+    "many",
+    "much",
+    "often",
+    "long",
+    "whose",
 ];
 
 #[cfg(test)]
@@ -413,9 +497,70 @@ mod tests {
     #[test]
     fn coverage_counts_the_question_words_a_text_holds() {
         let text = "Replace the mechanical seal every 8,000 operating hours.";
-        assert_eq!(coverage("How often is the mechanical seal replaced?", text), 2.0 / 4.0);
+        // "How often" asks; it is not content.
+        assert_eq!(coverage("How often is the mechanical seal replaced?", text), 2.0 / 3.0);
         assert_eq!(coverage("mechanical seals operating hours", text), 1.0);
         assert_eq!(coverage("What is it?", text), 0.0);
+    }
+
+    #[test]
+    fn a_model_citation_of_a_passage_that_does_not_state_the_figure_is_set_aside() {
+        // The model cites [1] for a figure only passage 2 states: the engine attributes it to passage 2.
+        let attributed = attribute(
+            "The seal is replaced every 8,000 operating hours [1].",
+            &passages(),
+            0.5,
+        );
+        assert_eq!(attributed[0].cited_by, CitedBy::Engine, "{attributed:#?}");
+        assert_eq!(attributed[0].citations, vec![2]);
+        assert_eq!(attributed[0].rejected, vec![1]);
+        assert!(attributed[0].unstated.is_empty());
+        // A figure no passage states, cited as if grounded: unsupported, and the figure is named.
+        let attributed = attribute("The pump's revenue in 2023 was 140,000 euros [1].", &passages(), 0.5);
+        assert_eq!(attributed[0].cited_by, CitedBy::Unsupported, "{attributed:#?}");
+        assert_eq!(attributed[0].rejected, vec![1]);
+        assert_eq!(attributed[0].unstated, vec!["2023".to_owned(), "140000".to_owned()]);
+        // A cited figure the passage states stays the model's citation.
+        let attributed = attribute("The maximum pressure is 12 bar [1].", &passages(), 0.5);
+        assert_eq!(attributed[0].cited_by, CitedBy::Model, "{attributed:#?}");
+        assert!(attributed[0].rejected.is_empty() && attributed[0].unstated.is_empty());
+    }
+
+    #[test]
+    fn citation_numbers_are_not_figures_even_when_left_open() {
+        assert_eq!(
+            figures("It runs at 12 bar [1]. See [2, 3] and [4-6]"),
+            HashSet::from(["12".to_owned()])
+        );
+        assert!(figures("The pump [1] [1] [1] [1").is_empty());
+        let attributed = attribute("Civil disobedience\n[2", &passages(), 0.5);
+        assert!(attributed.iter().all(|s| s.unstated.is_empty()), "{attributed:#?}");
+    }
+
+    #[test]
+    fn an_echoed_passage_header_is_not_a_claim() {
+        let answer = "[2] ops.md, lines 1-9: Replace the seal every 8,000 operating hours.";
+        let attributed = attribute(answer, &passages(), 0.5);
+        assert_eq!(attributed[0].cited_by, CitedBy::Model, "{attributed:#?}");
+        assert!(attributed[0].unstated.is_empty(), "{attributed:#?}");
+        assert_eq!(
+            strip_echoed_headers("see pump.pdf, page 3: 12 bar", &passages()),
+            "see   12 bar"
+        );
+        // Altered echoes: another file's name, a line the passage does not have.
+        let answer = "[1] /tmp/docs/Warsaw_3.txt, line 3: The pump runs at 12 bar.";
+        assert_eq!(
+            strip_echoed_headers(answer, &passages()),
+            "[1]   The pump runs at 12 bar."
+        );
+        let attributed = attribute(answer, &passages(), 0.5);
+        assert_eq!(attributed[0].cited_by, CitedBy::Model, "{attributed:#?}");
+        assert!(attributed[0].unstated.is_empty(), "{attributed:#?}");
+        // Decimals and abbreviations are not file names.
+        assert_eq!(
+            strip_echoed_headers("It is 12.5 bar in the U.S.", &passages()),
+            "It is 12.5 bar in the U.S."
+        );
     }
 
     #[test]

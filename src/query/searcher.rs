@@ -270,8 +270,8 @@ impl<'a> Answerer<'a> {
         timings.load = load_started.elapsed();
         let pack_started = Instant::now();
         let (passages, history) = self.pack(&*generator, hits, question, history)?;
-        let spotlight = self.engine.config().generate.spotlight;
-        let prompt = prompt::build_in_conversation(question, history, &passages, spotlight);
+        let framing = self.engine.config().generate.framing();
+        let prompt = prompt::build_in_conversation(question, history, &passages, framing);
         timings.pack = pack_started.elapsed();
 
         // The answerability check (issue 12.3): asked on the same passages, it shares their cached positions with
@@ -345,7 +345,19 @@ impl<'a> Answerer<'a> {
         let supported = sentences
             .iter()
             .any(|s| s.cited_by != crate::attribute::CitedBy::Unsupported);
-        let refusal = (self.engine.config().retrieve.refuse_unsupported && !supported).then_some(Refusal::Unsupported);
+        let config = &self.engine.config().retrieve;
+        // A figure the question itself states is the question's premise, not one the model made up.
+        let asked = crate::attribute::figures(question);
+        let invented = sentences.iter().any(|s| s.unstated.iter().any(|f| !asked.contains(f)));
+        let refusal = if crate::answer::declines(&checked.text) {
+            Some(Refusal::Declined)
+        } else if config.refuse_unstated_figures && invented {
+            Some(Refusal::UnstatedFigures)
+        } else if config.refuse_unsupported && !supported {
+            Some(Refusal::Unsupported)
+        } else {
+            None
+        };
         Ok(Answer {
             sentences,
             text: checked.text,
@@ -373,7 +385,7 @@ impl<'a> Answerer<'a> {
         if self.engine.config().retrieve.answerable_threshold <= 0.0 {
             return Ok(None);
         }
-        let check = prompt::build_check(question, history, passages, self.engine.config().generate.spotlight);
+        let check = prompt::build_check(question, history, passages, self.engine.config().generate.framing());
         Ok(generator.choose(&check, &["yes", "no"])?.map(|p| p[0]))
     }
 
@@ -412,7 +424,7 @@ impl<'a> Answerer<'a> {
         let floor = best * self.engine.config().retrieve.min_relative_similarity;
         let hits: Vec<_> = hits.into_iter().filter(|h| h.similarity >= floor).collect();
         let max_new = self.engine.config().generate.max_new_tokens;
-        let spotlight = self.engine.config().generate.spotlight;
+        let spotlight = self.engine.config().generate.framing();
         // The history takes at most a quarter of the window, most recent exchanges first.
         let mut kept = history.len();
         while kept > 0 {

@@ -79,6 +79,10 @@ enum Command {
         /// runs at `retrieve.answerable_threshold`, or 0.5 when the configuration turns it off).
         #[arg(long, conflicts_with = "retrieval_only")]
         check_only: bool,
+        /// Leave every second corpus document out of the index: its questions become on-topic unanswerable ones
+        /// (use a separate --index for this variant).
+        #[arg(long)]
+        withhold_gold: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -451,13 +455,15 @@ fn run(args: Args) -> anyhow::Result<()> {
             k,
             retrieval_only,
             check_only,
+            withhold_gold,
             json,
             out,
         } => {
             if check_only && config.retrieve.answerable_threshold <= 0.0 {
                 config.retrieve.answerable_threshold = 0.5;
             }
-            let (_scratch, docs_dir) = use_index(&args.index, &mut config, "qa")?;
+            let tag = if withhold_gold { "qa-withheld" } else { "qa" };
+            let (_scratch, docs_dir) = use_index(&args.index, &mut config, tag)?;
             let engine = Engine::from_config(config.clone())?;
             let options = QaOptions {
                 dataset: dataset.clone(),
@@ -466,6 +472,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 retrieval_only,
                 check_only,
                 docs_dir,
+                withhold_gold,
             };
             let tty = std::io::stderr().is_terminal();
             let r = qa::run(&engine, &options, &mut |done, total| {
@@ -523,10 +530,28 @@ fn run(args: Args) -> anyhow::Result<()> {
                     "lexical_override": config.retrieve.lexical_override,
                     "attribution_threshold": config.retrieve.attribution_threshold,
                     "answerable_threshold": config.retrieve.answerable_threshold,
+                    "refuse_unstated_figures": config.retrieve.refuse_unstated_figures,
+                    "spotlight": config.generate.spotlight,
                     "max_new_tokens": config.generate.max_new_tokens,
                     "git_commit": git_commit(),
                 },
             });
+            let mut value = value;
+            value["withhold_gold"] = json!(withhold_gold);
+            value["refusals"] = r
+                .refusals
+                .iter()
+                .map(|(reason, u, a)| json!({"reason": reason, "unanswerable": u, "answerable": a}))
+                .collect();
+            value["records"] = r
+                .records
+                .iter()
+                .map(|q| {
+                    json!({"id": q.id, "question": q.question, "answerable": q.answerable, "answer": q.answer,
+                           "refusal": q.refusal, "contains_gold": q.contains_gold, "sentences": q.sentences,
+                           "best_similarity": q.best_similarity, "lexical": q.lexical})
+                })
+                .collect();
             if json {
                 println!("{value:#}");
             } else {

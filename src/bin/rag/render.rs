@@ -215,6 +215,18 @@ pub(crate) fn answer_sources(answer: &Answer) {
                  this question."
             );
         }
+        Some(rag::Refusal::UnstatedFigures) => {
+            let figures: Vec<&str> = answer
+                .sentences
+                .iter()
+                .flat_map(|s| s.unstated.iter().map(String::as_str))
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nrag: this answer states figures no passage states ({}): the documents do not give this answer.",
+                figures.join(", ")
+            );
+        }
         Some(_) => return,
         None => {}
     }
@@ -244,10 +256,20 @@ pub(crate) fn answer_sources(answer: &Answer) {
     if !uncited.is_empty() {
         let _ = writeln!(out, "\nUncited sentences:");
         for s in uncited {
-            let marker = match s.citations.first() {
+            let mut marker = match s.citations.first() {
                 Some(n) => format!("[{n}] (engine, support {:.2})", s.score),
                 None => "unsupported by the passages".to_owned(),
             };
+            if !s.unstated.is_empty() {
+                marker.push_str(&format!(" (no passage states {})", s.unstated.join(", ")));
+            }
+            if !s.rejected.is_empty() {
+                let cited: Vec<String> = s.rejected.iter().map(|n| format!("[{n}]")).collect();
+                marker.push_str(&format!(
+                    " (the model cited {}, which does not state its figures)",
+                    cited.join(" ")
+                ));
+            }
             let _ = writeln!(out, "{marker}: {}", s.text);
         }
     }
