@@ -181,6 +181,12 @@ fn strip_echoed_headers(sentence: &str, passages: &[Passage]) -> String {
     if let Some(file) = &*FILE {
         out = file.replace_all(&out, " ").into_owned();
     }
+    // The place alone, as a header writes it (`lines 1-10:`).
+    static PLACE_ALONE: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\b(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?\s*:").ok());
+    if let Some(place) = &*PLACE_ALONE {
+        out = place.replace_all(&out, " ").into_owned();
+    }
     out
 }
 
@@ -555,6 +561,12 @@ mod tests {
         );
         let attributed = attribute(answer, &passages(), 0.5);
         assert_eq!(attributed[0].cited_by, CitedBy::Model, "{attributed:#?}");
+        assert!(attributed[0].unstated.is_empty(), "{attributed:#?}");
+        let attributed = attribute(
+            "[2] lines 1-10: Replace the seal every 8,000 operating hours.",
+            &passages(),
+            0.5,
+        );
         assert!(attributed[0].unstated.is_empty(), "{attributed:#?}");
         // Decimals and abbreviations are not file names.
         assert_eq!(
