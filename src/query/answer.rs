@@ -331,17 +331,55 @@ pub const LINK_REMOVED: &str = "(link removed)";
 /// Output rules in code, not in the prompt: an answer never carries a markdown image (`![alt](url)`, which a
 /// renderer would fetch, carrying data out) or an HTML tag, and carries an `http(s)://` link only when a passage
 /// given to the model contains it (a link the model composed, for example with data from the conversation in
-/// its query string, becomes [`LINK_REMOVED`]).
+/// its query string, becomes [`LINK_REMOVED`]). A passage header the model copied from the prompt
+/// (`docs/a.md, lines 1-13 (Title > Section):`) is not part of the answer either: it is removed, the citation
+/// before it stays.
 #[derive(Debug, Clone, Default)]
 pub struct OutputRules {
     /// The texts links must come from (the passages' texts).
     sources: Vec<String>,
+    /// The paths the prompt's passage headers show, longest first.
+    paths: Vec<String>,
 }
 
 impl OutputRules {
     /// Rules that allow the links the given texts contain.
     pub fn allowing_links_in(sources: Vec<String>) -> OutputRules {
-        OutputRules { sources }
+        OutputRules {
+            sources,
+            paths: Vec::new(),
+        }
+    }
+
+    /// The same rules, removing copied passage headers that start with one of `paths` (as the prompt shows
+    /// them).
+    pub fn removing_headers_of(mut self, paths: impl IntoIterator<Item = String>) -> OutputRules {
+        self.paths = paths.into_iter().filter(|p| !p.trim().is_empty()).collect();
+        self.paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        self.paths.dedup();
+        self
+    }
+
+    /// A copied header at the start of `rest`: one of the paths, then its place and context as a header writes
+    /// them, then `:`.
+    fn header_len(&self, rest: &str, at_end: bool) -> Markup {
+        let mut unfinished = false;
+        for path in &self.paths {
+            if let Some(tail) = rest.strip_prefix(path.as_str()) {
+                match header_tail(tail) {
+                    Some(Ok(len)) => return Markup::Complete(path.len() + len),
+                    Some(Err(())) => {}
+                    None => unfinished |= !at_end,
+                }
+            } else if rest.len() < path.len() && path.starts_with(rest) {
+                unfinished |= !at_end;
+            }
+        }
+        if unfinished {
+            Markup::Unfinished
+        } else {
+            Markup::Not
+        }
     }
 
     fn allows(&self, url: &str) -> bool {
@@ -365,6 +403,8 @@ impl OutputRules {
                 Markup::Unfinished
             } else if rest.starts_with('<') {
                 tag_len(rest)
+            } else if !after_path_char(&text[..i]) && self.paths.iter().any(|p| starts_alike(rest, p)) {
+                self.header_len(rest, at_end)
             } else if !after_word && starts_link(rest) {
                 match link_len(rest, at_end) {
                     Markup::Complete(len) => {
@@ -393,6 +433,119 @@ impl OutputRules {
         }
         (out, hold)
     }
+}
+
+/// Whether `before` ends in a character that continues a path (so a header cannot start after it).
+fn after_path_char(before: &str) -> bool {
+    before
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || "/\\._-".contains(c))
+}
+
+/// Whether `rest` starts with `path`, or is a prefix of it.
+fn starts_alike(rest: &str, path: &str) -> bool {
+    rest.starts_with(path) || (rest.len() < path.len() && path.starts_with(rest))
+}
+
+/// What follows a path in a passage header: `, lines 1-13`, `, page 3`, `, section "Setup"` (optional), then
+/// ` (Title > Section)` (optional), then `:` and the spaces after it. `Some(Ok(len))`: a header tail of `len`
+/// bytes; `Some(Err(()))`: not one, whatever follows; `None`: `tail` ends before that is known.
+fn header_tail(tail: &str) -> Option<Result<usize, ()>> {
+    let b = tail.as_bytes();
+    let mut i = 0;
+    let blanks = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    if b.first() == Some(&b',') {
+        i += 1;
+        blanks(&mut i);
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        if i == b.len() {
+            let word = tail[start..].to_ascii_lowercase();
+            let could = ["line", "lines", "page", "pages", "section"]
+                .iter()
+                .any(|w| w.starts_with(&word));
+            return if could { None } else { Some(Err(())) };
+        }
+        let word = tail[start..i].to_ascii_lowercase();
+        blanks(&mut i);
+        match word.as_str() {
+            "section" => {
+                if i == b.len() {
+                    return None;
+                }
+                if b[i] != b'"' {
+                    return Some(Err(()));
+                }
+                match tail[i + 1..].find(['"', '\n']) {
+                    None => return None,
+                    Some(j) if b[i + 1 + j] == b'"' => i += j + 2,
+                    Some(_) => return Some(Err(())),
+                }
+            }
+            "line" | "lines" | "page" | "pages" => {
+                let digits = |i: &mut usize| {
+                    let from = *i;
+                    while *i < b.len() && b[*i].is_ascii_digit() {
+                        *i += 1;
+                    }
+                    *i > from
+                };
+                if !digits(&mut i) {
+                    return if i == b.len() { None } else { Some(Err(())) };
+                }
+                let before_range = i;
+                blanks(&mut i);
+                let dash = if tail[i..].starts_with('-') {
+                    1
+                } else if tail[i..].starts_with('–') {
+                    '–'.len_utf8()
+                } else {
+                    0
+                };
+                if i == b.len() {
+                    return None;
+                }
+                if dash > 0 {
+                    i += dash;
+                    blanks(&mut i);
+                    if !digits(&mut i) {
+                        return if i == b.len() { None } else { Some(Err(())) };
+                    }
+                } else {
+                    i = before_range;
+                }
+            }
+            _ => return Some(Err(())),
+        }
+    }
+    blanks(&mut i);
+    if i == b.len() {
+        return None;
+    }
+    if b[i] == b'(' {
+        match tail[i..].find([')', '\n']) {
+            None => return None,
+            Some(j) if b[i + j] == b')' => i += j + 1,
+            Some(_) => return Some(Err(())),
+        }
+        blanks(&mut i);
+        if i == b.len() {
+            return None;
+        }
+    }
+    if b[i] != b':' {
+        return Some(Err(()));
+    }
+    i += 1;
+    blanks(&mut i);
+    Some(Ok(i))
 }
 
 /// Whether `rest` starts with `http://` or `https://` (any case), or could still (it is a prefix of one).
@@ -594,15 +747,23 @@ mod tests {
             " x=",
             "http://e/?d=",
             "!",
+            "a.md",
+            "d/",
+            ", lines ",
+            ", page ",
+            ":",
+            ", section \"",
+            "\"",
         ];
+        let rules = || OutputRules::default().removing_headers_of(["a.md".to_owned(), "d/a.md".to_owned()]);
         let mut rng = crate::testing::Rng::new(0x9e37_79b9);
-        for case in 0..20_000 {
+        for case in 0..40_000 {
             let len = (rng.next_u32() % 24) as usize;
             let text: String = (0..len)
                 .map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()])
                 .collect();
             let n_passages = rng.next_u32() % 4;
-            let mut stream = CitationStream::new(n_passages);
+            let mut stream = CitationStream::with_rules(n_passages, rules());
             let mut shown = String::new();
             let mut rest = text.as_str();
             while !rest.is_empty() {
@@ -614,7 +775,8 @@ mod tests {
                 rest = &rest[cut..];
             }
             shown.push_str(&stream.finish());
-            let expected = scan_markup(&check_citations(&text, n_passages).text)
+            let expected = rules()
+                .apply(&check_citations(&text, n_passages).text, true)
                 .0
                 .trim()
                 .to_owned();
@@ -663,6 +825,47 @@ mod tests {
         let mut stream = CitationStream::with_rules(1, rules());
         assert_eq!(stream.push("go to https://evil.example"), "go to");
         assert_eq!(stream.finish(), " (link removed)");
+    }
+
+    #[test]
+    fn passage_headers_the_model_copies_are_not_shown() {
+        let rules = || {
+            OutputRules::allowing_links_in(Vec::new())
+                .removing_headers_of(["docs/a.md".to_owned(), "manuals/pump.pdf".to_owned()])
+        };
+        let cases = [
+            (
+                "[1] docs/a.md, lines 1-13: The pump runs at 12 bar.",
+                "[1] The pump runs at 12 bar.",
+            ),
+            (
+                "[2] manuals/pump.pdf, page 3 (Pump manual > Limits): At most 12 bar [2].",
+                "[2] At most 12 bar [2].",
+            ),
+            ("docs/a.md, lines 1–10: Twelve. [1] docs/a.md: Bar.", "Twelve. [1] Bar."),
+            (
+                "manuals/pump.pdf, section \"Setup\": Open the valve.",
+                "Open the valve.",
+            ),
+            // Prose about a file, and look-alikes, stay.
+            ("See docs/a.md for the limits.", "See docs/a.md for the limits."),
+            ("docs/a.md, the handbook, says 12.", "docs/a.md, the handbook, says 12."),
+            ("xdocs/a.md: and docs/a.mdx: stay", "xdocs/a.md: and docs/a.mdx: stay"),
+            ("It ends in docs/a.md, lines 1-", "It ends in docs/a.md, lines 1-"),
+        ];
+        for (text, want) in cases {
+            for piece in 1..7 {
+                let mut stream = CitationStream::with_rules(2, rules());
+                let chars: Vec<char> = text.chars().collect();
+                let mut shown = String::new();
+                for part in chars.chunks(piece) {
+                    shown.push_str(&stream.push(&part.iter().collect::<String>()));
+                }
+                shown.push_str(&stream.finish());
+                assert_eq!(shown, want, "{text:?} in pieces of {piece}");
+                assert_eq!(stream.final_text(), want);
+            }
+        }
     }
 
     #[test]

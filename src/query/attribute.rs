@@ -2,8 +2,8 @@
 //!
 //! A sentence that carries a valid `[n]` is cited by the model, unless it states a figure that none of the passages
 //! it cites states: then the model's citation is set aside (kept in [`Sentence::rejected`]) and the sentence is
-//! treated as uncited. For an uncited sentence the engine looks for the passage that supports it: the share of the sentence's content words (lower-cased, stop words removed, a plural `s`
-//! folded) that occur in the passage. A figure the passage does not state disqualifies that passage, so a
+//! treated as uncited. For an uncited sentence the engine looks for the passage that supports it: the share of
+//! the sentence's content words (lower-cased, stop words removed, a plural `s` folded) that occur in the passage. A figure the passage does not state disqualifies that passage, so a
 //! number no passage contains makes its sentence unsupported. The best passage at or above the threshold
 //! (`retrieve.attribution_threshold`, measured in eval/RESULTS.md) is the engine's citation; below it the
 //! sentence is marked unsupported.
@@ -61,14 +61,16 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
         .iter()
         .map(|p| (p.n, words(&p.text), bigrams(&p.text)))
         .collect();
+    let echoes = EchoedHeaders::new(passages);
     sentences(answer)
         .into_iter()
         .map(|text| {
             // A passage header the model echoed (`docs/a.md, lines 1-13:`) is not a claim: its figures are not
             // checked, its words are not counted.
-            let claim = strip_echoed_headers(&text, passages);
+            let claim = echoes.strip(&text);
             let checked = check_citations(&claim, passages.len() as u32);
-            let content: Vec<String> = content_words(&without_citations(&checked.text));
+            let bare = without_citations(&checked.text);
+            let content: Vec<String> = content_words(&bare);
             let figures: Vec<&String> = content.iter().filter(|w| is_figure(w)).collect();
             let unstated: Vec<String> = figures
                 .iter()
@@ -94,7 +96,7 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
                 }
                 rejected = checked.valid.clone();
             }
-            let pairs = bigrams(&without_citations(&checked.text));
+            let pairs = bigrams(&bare);
             // The best support; among passages within 0.05 of it, the one sharing the most word pairs (the
             // passage a copied phrase came from), then the earliest.
             let scored: Vec<(u32, f32, usize)> = passage_words
@@ -156,38 +158,56 @@ fn is_figure(word: &str) -> bool {
     word.chars().any(|c| c.is_ascii_digit())
 }
 
-/// `sentence` without the passage headers the model may have copied from the prompt, exactly or altered: a
-/// passage's path, or any file name with a document extension, with the `, line 3` / `, lines 1-13` /
-/// `, pages 2-3` place after it and a closing `:`.
-fn strip_echoed_headers(sentence: &str, passages: &[Passage]) -> String {
-    const PLACE: &str = r"(,\s*(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?)?\s*:?";
-    static FILE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-        let file = r"(?i)[^\s(\[]*\.(txt|md|markdown|mdx|pdf|html?|xhtml|rst|adoc|org|tex|csv|tsv|jsonl?|xml|ya?ml|toml|docx?|pptx?|xlsx?|odt|epub|eml|mbox|ipynb|rs|py|js|ts|go|java|c|h|cc|cpp|hpp|rb|sh)\b";
-        regex::Regex::new(&format!("{file}{PLACE}")).ok()
-    });
-    let mut out = sentence.to_owned();
-    let mut paths: Vec<String> = passages
-        .iter()
-        .map(|p| crate::retrieve::display_path(&p.source))
-        .filter(|p| !p.is_empty())
-        .collect();
-    paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    paths.dedup();
-    for path in &paths {
-        if let Ok(re) = regex::Regex::new(&format!("{}{PLACE}", regex::escape(path))) {
+/// Passage headers the model may have copied from the prompt, exactly or altered: a passage's path, or any
+/// file name with a document extension, with the `, line 3` / `, lines 1-13` / `, pages 2-3` place after it and
+/// a closing `:`. Built once per answer.
+struct EchoedHeaders {
+    paths: Vec<regex::Regex>,
+}
+
+/// The place after a path in a header, and its closing `:`.
+const PLACE: &str = r"(,\s*(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?)?\s*:?";
+
+impl EchoedHeaders {
+    fn new(passages: &[Passage]) -> EchoedHeaders {
+        let mut paths: Vec<String> = passages
+            .iter()
+            .map(|p| crate::retrieve::display_path(&p.source))
+            .filter(|p| !p.is_empty())
+            .collect();
+        paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        paths.dedup();
+        let paths = paths
+            .iter()
+            .filter_map(|path| regex::Regex::new(&format!("{}{PLACE}", regex::escape(path))).ok())
+            .collect();
+        EchoedHeaders { paths }
+    }
+
+    /// `sentence` without the headers.
+    fn strip(&self, sentence: &str) -> String {
+        static FILE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+            let file = r"(?i)[^\s(\[]*\.(txt|md|markdown|mdx|pdf|html?|xhtml|rst|adoc|org|tex|csv|tsv|jsonl?|xml|ya?ml|toml|docx?|pptx?|xlsx?|odt|epub|eml|mbox|ipynb|rs|py|js|ts|go|java|c|h|cc|cpp|hpp|rb|sh)\b";
+            regex::Regex::new(&format!("{file}{PLACE}")).ok()
+        });
+        // The place alone, as a header writes it (`lines 1-10:`).
+        static PLACE_ALONE: std::sync::LazyLock<Option<regex::Regex>> =
+            std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\b(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?\s*:").ok());
+        let mut out = sentence.to_owned();
+        for path in &self.paths {
+            out = path.replace_all(&out, " ").into_owned();
+        }
+        for re in [&*FILE, &*PLACE_ALONE].into_iter().flatten() {
             out = re.replace_all(&out, " ").into_owned();
         }
+        out
     }
-    if let Some(file) = &*FILE {
-        out = file.replace_all(&out, " ").into_owned();
-    }
-    // The place alone, as a header writes it (`lines 1-10:`).
-    static PLACE_ALONE: std::sync::LazyLock<Option<regex::Regex>> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\b(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?\s*:").ok());
-    if let Some(place) = &*PLACE_ALONE {
-        out = place.replace_all(&out, " ").into_owned();
-    }
-    out
+}
+
+/// `sentence` without the passage headers the model may have copied (see [`EchoedHeaders`]).
+#[cfg(test)]
+fn strip_echoed_headers(sentence: &str, passages: &[Passage]) -> String {
+    EchoedHeaders::new(passages).strip(sentence)
 }
 
 /// The share of `question`'s content words (stop words removed, plurals folded) that occur in `text`: the

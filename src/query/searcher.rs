@@ -295,7 +295,8 @@ impl<'a> Answerer<'a> {
             seed: self.engine.config().generate.seed,
             ..GenerateOptions::default()
         };
-        let rules = OutputRules::allowing_links_in(passages.iter().map(|p| p.text.clone()).collect());
+        let rules = OutputRules::allowing_links_in(passages.iter().map(|p| p.text.clone()).collect())
+            .removing_headers_of(passages.iter().map(|p| crate::retrieve::display_path(&p.source)));
         let mut stream = CitationStream::with_rules(passages.len() as u32, rules);
         let mut cancelled = false;
         let mut first_token = None;
