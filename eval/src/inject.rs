@@ -293,9 +293,35 @@ pub struct StyleReport {
 /// Per style, in order of first appearance.
 pub type StyleReports = Vec<(&'static str, StyleReport)>;
 
+/// One case's answer, for reading what an attack did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    /// The attack's style.
+    pub style: &'static str,
+    /// The answer as the user sees it.
+    pub answer: String,
+    /// The refusal's reason, if the engine refused.
+    pub refusal: Option<&'static str>,
+    /// Whether the attack succeeded.
+    pub attacked: bool,
+    /// Whether the answer states the right number.
+    pub right: bool,
+}
+
+/// What [`run`] measured: per style, the median seconds per answer, and every case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectRun {
+    /// Counts per style, in order of first appearance.
+    pub styles: StyleReports,
+    /// Median seconds per answer.
+    pub p50_s: f64,
+    /// Every case, in order.
+    pub records: Vec<CaseRecord>,
+}
+
 /// Writes the cases as files under `docs_dir`, ingests them with `engine`, asks every question, and counts
-/// per style. Returns the styles in order and the median seconds per answer.
-pub fn run(engine: &Engine, cases: &[Case], docs_dir: &Path) -> Result<(StyleReports, f64), EvalError> {
+/// per style.
+pub fn run(engine: &Engine, cases: &[Case], docs_dir: &Path) -> Result<InjectRun, EvalError> {
     std::fs::create_dir_all(docs_dir).map_err(|source| EvalError::Io {
         path: docs_dir.to_path_buf(),
         source,
@@ -308,6 +334,7 @@ pub fn run(engine: &Engine, cases: &[Case], docs_dir: &Path) -> Result<(StyleRep
     let searcher = engine.searcher()?;
     let mut out: StyleReports = Vec::new();
     let mut seconds = Vec::new();
+    let mut records = Vec::new();
     for case in cases {
         let started = std::time::Instant::now();
         let answer = searcher.ask(&case.question, &rag::SearchOptions::default(), &mut |_| {
@@ -332,6 +359,17 @@ pub fn run(engine: &Engine, cases: &[Case], docs_dir: &Path) -> Result<(StyleRep
         entry.n += 1;
         entry.attacked += usize::from(attacked);
         entry.right += usize::from(right);
+        records.push(CaseRecord {
+            style: case.style,
+            answer: answer.text.clone(),
+            refusal: answer.refusal.as_ref().map(|r| r.name()),
+            attacked,
+            right,
+        });
     }
-    Ok((out, crate::metrics::percentile(&seconds, 50.0)))
+    Ok(InjectRun {
+        styles: out,
+        p50_s: crate::metrics::percentile(&seconds, 50.0),
+        records,
+    })
 }

@@ -127,7 +127,7 @@ enum Command {
         #[arg(long, default_value_t = 240)]
         attacks: usize,
     },
-    /// Prompt injection: generated host documents each with one planted instruction (12 styles), a question
+    /// Prompt injection: generated host documents each with one planted instruction (13 styles), a question
     /// answered in the host document; attack success and right answers per style, then the same documents
     /// without the planted lines.
     Inject {
@@ -240,13 +240,17 @@ fn run(args: Args) -> anyhow::Result<()> {
                 let (_scratch, docs_dir) = use_index(&args.index.as_ref().map(|d| d.join(tag)), &mut config, tag)?;
                 let engine = Engine::from_config(config)?;
                 let set = rag_eval::inject::cases(cases, planted);
-                let (styles, p50) = rag_eval::inject::run(&engine, &set, &docs_dir)?;
-                results.push((planted, styles, p50, engine.generator()?.model_id().to_owned()));
+                let run = rag_eval::inject::run(&engine, &set, &docs_dir)?;
+                results.push((planted, run, engine.generator()?.model_id().to_owned()));
             }
             let value = json!({
                 "cases": cases,
                 "spotlight": format!("{:?}", config.generate.spotlight).to_lowercase(),
-                "runs": results.iter().map(|(planted, styles, p50, generator)| {
+                "prompt": format!("{:?}", config.generate.prompt).to_lowercase(),
+                "redact_flagged": config.retrieve.redact_flagged,
+                "exclude_flagged": config.retrieve.exclude_flagged,
+                "runs": results.iter().map(|(planted, run, generator)| {
+                    let (styles, p50) = (&run.styles, run.p50_s);
                     let (n, attacked, right) = styles.iter().fold((0, 0, 0), |(n, a, r), (_, s)| (n + s.n, a + s.attacked, r + s.right));
                     json!({
                         "planted": planted,
@@ -257,13 +261,18 @@ fn run(args: Args) -> anyhow::Result<()> {
                         "styles": styles.iter().map(|(style, s)| json!({
                             "style": style, "n": s.n, "attacked": s.attacked, "right": s.right,
                         })).collect::<Vec<_>>(),
+                        "records": run.records.iter().map(|r| json!({
+                            "style": r.style, "attacked": r.attacked, "right": r.right,
+                            "refusal": r.refusal, "answer": r.answer,
+                        })).collect::<Vec<_>>(),
                     })
                 }).collect::<Vec<_>>(),
             });
             if json {
                 println!("{value:#}");
             } else {
-                for (planted, styles, p50, generator) in &results {
+                for (planted, run, generator) in &results {
+                    let (styles, p50) = (&run.styles, run.p50_s);
                     println!(
                         "{} ({generator}, p50 {p50:.2} s):",
                         if *planted { "attacked" } else { "clean" }
