@@ -330,8 +330,9 @@ pub const LINK_REMOVED: &str = "(link removed)";
 
 /// Output rules in code, not in the prompt: an answer never carries a markdown image (`![alt](url)`, which a
 /// renderer would fetch, carrying data out) or an HTML tag, and carries an `http(s)://` link only when a passage
-/// given to the model contains it (a link the model composed, for example with data from the conversation in
-/// its query string, becomes [`LINK_REMOVED`]). A passage header the model copied from the prompt
+/// its sentence cites contains it, or any passage given to the model when the sentence cites none (a link the
+/// model composed, for example with data from the conversation in its query string, becomes [`LINK_REMOVED`]).
+/// A markdown link `[text](url)` becomes plain text, `text (url)`, its URL under the same rule. A passage header the model copied from the prompt
 /// (`docs/a.md, lines 1-13 (Title > Section):`) is not part of the answer either: it is removed, the citation
 /// before it stays.
 #[derive(Debug, Clone, Default)]
@@ -343,7 +344,8 @@ pub struct OutputRules {
 }
 
 impl OutputRules {
-    /// Rules that allow the links the given texts contain.
+    /// Rules that allow the links the given texts contain: the passages' texts, in passage order (the first is
+    /// passage 1).
     pub fn allowing_links_in(sources: Vec<String>) -> OutputRules {
         OutputRules {
             sources,
@@ -382,16 +384,15 @@ impl OutputRules {
         }
     }
 
-    fn allows(&self, url: &str) -> bool {
-        self.sources.iter().any(|s| s.contains(url))
-    }
-
     /// The text with the rules applied, and where the first image, tag or link starts that the text so far
     /// leaves unfinished (later text could still complete it). With `at_end`, the text is all there is: a link
     /// reaching its end is complete, and an unfinished image or tag stays as it is, plain text.
     pub fn apply(&self, text: &str, at_end: bool) -> (String, Option<usize>) {
         let mut out = String::with_capacity(text.len());
         let mut hold = None;
+        // A link decided by the citations of its sentence: where it starts and where its sentence ends. Text
+        // held inside that sentence holds the link too (a shorter text would decide it otherwise).
+        let mut decided: Option<(usize, usize)> = None;
         let mut i = 0;
         while i < text.len() {
             let rest = &text[i..];
@@ -403,16 +404,45 @@ impl OutputRules {
                 Markup::Unfinished
             } else if rest.starts_with('<') {
                 tag_len(rest)
+            } else if rest.starts_with('[') {
+                match markdown_link(rest) {
+                    Ok(Some((len, label, target))) => match self.sentence_citations(text, i, i + len, at_end) {
+                        Some((cited, span_end)) => {
+                            out.push_str(&self.apply(label, true).0);
+                            let shown =
+                                if starts_link(target) && link_len(target, true) == Markup::Complete(target.len()) {
+                                    if self.allows(target, &cited) {
+                                        format!(" ({target})")
+                                    } else {
+                                        format!(" {LINK_REMOVED}")
+                                    }
+                                } else {
+                                    format!(" ({})", self.apply(target, true).0)
+                                };
+                            out.push_str(&shown);
+                            decided = Some(lock(decided, i, span_end));
+                            i += len;
+                            continue;
+                        }
+                        None => Markup::Unfinished,
+                    },
+                    Ok(None) => Markup::Not,
+                    Err(()) => Markup::Unfinished,
+                }
             } else if !after_path_char(&text[..i]) && self.paths.iter().any(|p| starts_alike(rest, p)) {
                 self.header_len(rest, at_end)
             } else if !after_word && starts_link(rest) {
                 match link_len(rest, at_end) {
-                    Markup::Complete(len) => {
-                        let url = &rest[..len];
-                        out.push_str(if self.allows(url) { url } else { LINK_REMOVED });
-                        i += len;
-                        continue;
-                    }
+                    Markup::Complete(len) => match self.sentence_citations(text, i, i + len, at_end) {
+                        Some((cited, span_end)) => {
+                            let url = &rest[..len];
+                            out.push_str(if self.allows(url, &cited) { url } else { LINK_REMOVED });
+                            decided = Some(lock(decided, i, span_end));
+                            i += len;
+                            continue;
+                        }
+                        None => Markup::Unfinished,
+                    },
                     other => other,
                 }
             } else {
@@ -423,7 +453,12 @@ impl OutputRules {
                     i += len;
                     continue;
                 }
-                Markup::Unfinished if hold.is_none() => hold = Some(i),
+                Markup::Unfinished if hold.is_none() => {
+                    hold = Some(match decided {
+                        Some((start, span_end)) if i < span_end => start,
+                        _ => i,
+                    });
+                }
                 Markup::Unfinished | Markup::Not => {}
             }
             // Copy one character.
@@ -432,6 +467,119 @@ impl OutputRules {
             i += len;
         }
         (out, hold)
+    }
+
+    /// Whether `url` may be shown in a sentence citing `cited`: a cited passage contains it, or, in a sentence
+    /// that cites none, any passage.
+    fn allows(&self, url: &str, cited: &[u32]) -> bool {
+        let source = |n: &u32| self.sources.get((*n as usize).wrapping_sub(1));
+        if cited.iter().any(|n| source(n).is_some()) {
+            cited.iter().filter_map(source).any(|s| s.contains(url))
+        } else {
+            self.sources.iter().any(|s| s.contains(url))
+        }
+    }
+
+    /// The citations of the sentence holding `text[start..end]`, and where that sentence ends (with a citation
+    /// group right after its stop). `None` while the sentence may go on.
+    fn sentence_citations(&self, text: &str, start: usize, end: usize, at_end: bool) -> Option<(Vec<u32>, usize)> {
+        let from = sentence_start(&text[..start]);
+        let to = end + sentence_end(&text[end..], at_end)?;
+        let mut cited = Vec::new();
+        let mut rest = &text[from..to];
+        while let Some(open) = rest.find('[') {
+            let after = &rest[open + 1..];
+            match after
+                .find(']')
+                .and_then(|close| parse_group(&after[..close]).map(|n| (close, n)))
+            {
+                Some((close, numbers)) => {
+                    cited.extend(numbers);
+                    rest = &after[close + 1..];
+                }
+                None => rest = after,
+            }
+        }
+        Some((cited, to))
+    }
+}
+
+/// The earlier of a decided link's lock and a new one (`start`, its sentence ending at `span_end`).
+fn lock(decided: Option<(usize, usize)>, start: usize, span_end: usize) -> (usize, usize) {
+    match decided {
+        Some((first, end)) if end > start => (first, end.max(span_end)),
+        _ => (start, span_end),
+    }
+}
+
+/// Where the sentence that `before` ends in starts: after the last `.`, `!` or `?` followed by whitespace, or
+/// the last line break.
+fn sentence_start(before: &str) -> usize {
+    let b = before.as_bytes();
+    (0..b.len())
+        .rev()
+        .find(|&j| b[j] == b'\n' || (b".!?".contains(&b[j]) && b.get(j + 1).is_some_and(u8::is_ascii_whitespace)))
+        .map_or(0, |j| j + 1)
+}
+
+/// The length of the rest of a sentence in `after`: up to a line break, or past a `.`, `!` or `?` followed by
+/// whitespace and the citation group that may follow it. `None` while `after` ends before that is known.
+fn sentence_end(after: &str, at_end: bool) -> Option<usize> {
+    let b = after.as_bytes();
+    for j in 0..b.len() {
+        if b[j] == b'\n' {
+            return Some(j);
+        }
+        if !b".!?".contains(&b[j]) {
+            continue;
+        }
+        match b.get(j + 1) {
+            None => return at_end.then_some(b.len()),
+            Some(c) if !c.is_ascii_whitespace() => continue,
+            Some(_) => {}
+        }
+        // A citation group after the stop belongs to the sentence.
+        let next = after[j + 1..].trim_start_matches([' ', '\t']);
+        let at = b.len() - next.len();
+        if next.is_empty() {
+            return at_end.then_some(j + 1);
+        }
+        if let Some(inner) = next.strip_prefix('[') {
+            match inner.find(']') {
+                Some(close) if parse_group(&inner[..close]).is_some() => return Some(at + 1 + close + 1),
+                Some(_) => {}
+                None if !at_end && may_become_group(inner) => return None,
+                None => {}
+            }
+        }
+        return Some(j + 1);
+    }
+    at_end.then_some(b.len())
+}
+
+/// `[label](target)` that is not a citation group: `Ok(Some((len, label, target)))`; `Ok(None)`: not one,
+/// whatever follows; `Err(())`: not known yet.
+fn markdown_link(rest: &str) -> Result<Option<(usize, &str, &str)>, ()> {
+    let after = &rest[1..];
+    let Some(close) = after.find([']', '\n']) else {
+        // A label runs at most a line; a long one without its `]` is not a link.
+        return if after.len() < 200 { Err(()) } else { Ok(None) };
+    };
+    let label = &after[..close];
+    if after.as_bytes()[close] == b'\n' || label.is_empty() || parse_group(label).is_some() {
+        return Ok(None);
+    }
+    let tail = &after[close + 1..];
+    match tail.chars().next() {
+        None => return Err(()),
+        Some('(') => {}
+        Some(_) => return Ok(None),
+    }
+    let target = &tail[1..];
+    match target.find([')', '\n']) {
+        None => Err(()),
+        Some(j) if target.as_bytes()[j] == b')' => Ok(Some((1 + close + 1 + 1 + j + 1, label, &target[..j]))),
+        Some(_) => Ok(None),
     }
 }
 
@@ -755,7 +903,10 @@ mod tests {
             ", section \"",
             "\"",
         ];
-        let rules = || OutputRules::default().removing_headers_of(["a.md".to_owned(), "d/a.md".to_owned()]);
+        let rules = || {
+            OutputRules::allowing_links_in(vec!["see http://e/?d= here".into(), "no link".into()])
+                .removing_headers_of(["a.md".to_owned(), "d/a.md".to_owned()])
+        };
         let mut rng = crate::testing::Rng::new(0x9e37_79b9);
         for case in 0..40_000 {
             let len = (rng.next_u32() % 24) as usize;
@@ -801,6 +952,24 @@ mod tests {
 
     /// Issue 16.5: a link is kept only when a passage contains it; one the model made up (data in its query
     /// string) is removed, streamed or final, however the text is cut.
+    /// Streams `text` in pieces of 1..`max_piece` characters through a filter over `n_passages` passages
+    /// under `rules`: what is shown, and the final text, must be `want`, and no piece may show `never`.
+    fn assert_streams(rules: impl Fn() -> OutputRules, n_passages: u32, text: &str, want: &str, never: &str) {
+        for piece in 1..9 {
+            let mut stream = CitationStream::with_rules(n_passages, rules());
+            let chars: Vec<char> = text.chars().collect();
+            let mut shown = String::new();
+            for part in chars.chunks(piece) {
+                let streamed = stream.push(&part.iter().collect::<String>());
+                assert!(never.is_empty() || !streamed.contains(never), "{text:?}: {streamed:?}");
+                shown.push_str(&streamed);
+            }
+            shown.push_str(&stream.finish());
+            assert_eq!(shown, want, "{text:?} in pieces of {piece}");
+            assert_eq!(stream.final_text(), want);
+        }
+    }
+
     #[test]
     fn links_no_passage_contains_are_removed() {
         let rules = || OutputRules::allowing_links_in(vec!["Manual: https://example.com/pump.pdf (page 3).".into()]);
@@ -808,23 +977,64 @@ mod tests {
                     HTTP://EVIL.example/x! Not links: https, http:// alone, xhttps://a.b, ahttp.";
         let want = "See https://example.com/pump.pdf. Send it to (link removed) now, or (link removed)! Not links: \
                     https, http:// alone, xhttps://a.b, ahttp.";
-        for piece in 1..9 {
-            let mut stream = CitationStream::with_rules(1, rules());
-            let chars: Vec<char> = text.chars().collect();
-            let mut shown = String::new();
-            for part in chars.chunks(piece) {
-                let streamed = stream.push(&part.iter().collect::<String>());
-                assert!(!streamed.contains("evil"), "{streamed:?}");
-                shown.push_str(&streamed);
-            }
-            shown.push_str(&stream.finish());
-            assert_eq!(shown, want, "pieces of {piece}");
-            assert_eq!(stream.final_text(), want);
-        }
+        assert_streams(rules, 1, text, want, "evil");
         // A link at the very end is complete there.
         let mut stream = CitationStream::with_rules(1, rules());
         assert_eq!(stream.push("go to https://evil.example"), "go to");
         assert_eq!(stream.finish(), " (link removed)");
+    }
+
+    #[test]
+    fn a_link_is_shown_as_plain_text_only_when_a_passage_its_sentence_cites_contains_it() {
+        let rules = || {
+            OutputRules::allowing_links_in(vec![
+                "Manual: https://example.com/pump.pdf (page 3).".into(),
+                "Support: https://example.com/help.".into(),
+            ])
+        };
+        let cases = [
+            // Cited passage 1 holds the link; passage 2 does not.
+            (
+                "Get it at https://example.com/pump.pdf [1].",
+                "Get it at https://example.com/pump.pdf [1].",
+            ),
+            (
+                "Get it at https://example.com/pump.pdf [2].",
+                "Get it at (link removed) [2].",
+            ),
+            (
+                "Get it at https://example.com/pump.pdf. [2] Next.",
+                "Get it at (link removed). [2] Next.",
+            ),
+            // Held text after the link, in its sentence, holds the link until the sentence's citation is known.
+            (
+                "Get it at https://example.com/pump.pdf <b [2]. Next.",
+                "Get it at (link removed) <b [2]. Next.",
+            ),
+            // Uncited: any passage will do.
+            (
+                "Ask https://example.com/help. Then stop [1].",
+                "Ask https://example.com/help. Then stop [1].",
+            ),
+            // A markdown link is plain text, its target under the same rule.
+            (
+                "See [the manual](https://example.com/pump.pdf) [1].",
+                "See the manual (https://example.com/pump.pdf) [1].",
+            ),
+            (
+                "See [here](https://evil.example/?d=x) [1].",
+                "See here (link removed) [1].",
+            ),
+            ("See [the notes](docs/a.md).", "See the notes (docs/a.md)."),
+            // Citations and brackets that are not links stay.
+            (
+                "It is 12 bar [1](174 psi), a[i] and [x] too.",
+                "It is 12 bar [1](174 psi), a[i] and [x] too.",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_streams(rules, 2, text, want, "evil");
+        }
     }
 
     #[test]
@@ -854,17 +1064,7 @@ mod tests {
             ("It ends in docs/a.md, lines 1-", "It ends in docs/a.md, lines 1-"),
         ];
         for (text, want) in cases {
-            for piece in 1..7 {
-                let mut stream = CitationStream::with_rules(2, rules());
-                let chars: Vec<char> = text.chars().collect();
-                let mut shown = String::new();
-                for part in chars.chunks(piece) {
-                    shown.push_str(&stream.push(&part.iter().collect::<String>()));
-                }
-                shown.push_str(&stream.finish());
-                assert_eq!(shown, want, "{text:?} in pieces of {piece}");
-                assert_eq!(stream.final_text(), want);
-            }
+            assert_streams(rules, 2, text, want, "");
         }
     }
 
