@@ -10,27 +10,15 @@
 # ASK=0 skips phase 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${CARGO_TARGET_DIR:-$HOME/.cache/rag-target}/debug"
-RAG="$BIN/rag"
-EVAL="$BIN/rag-eval"
-SHARED="$(cd ../shared && pwd)"
-WORK="${WORK:-/tmp/rag-load}"
+source eval/scifact-files.sh
 OUT="${1:-$WORK/out}"
 CLIENTS="${CLIENTS:-200}"
 SECONDS_SEARCH="${SECONDS_SEARCH:-30}"
 ASK_SECONDS="${ASK_SECONDS:-90}"
 PORT="${PORT:-18088}"
 URL="http://127.0.0.1:$PORT"
-mkdir -p "$WORK" "$OUT"
+mkdir -p "$OUT"
 
-# SciFact as one file per document, split into what is indexed ahead and what the API ingests.
-if [ ! -d "$WORK/scifact/api" ]; then
-  rm -rf "$WORK/scifact"
-  "$EVAL" beir-to-files "$SHARED/datasets/beir-scifact" "$WORK/scifact/all"
-  mkdir -p "$WORK/scifact/api" "$WORK/scifact/pre"
-  (cd "$WORK/scifact/all" && ls | sort | head -n 1500 | xargs mv -t ../api && ls | xargs mv -t ../pre)
-  rmdir "$WORK/scifact/all"
-fi
 # The index of the pre-indexed part (kept between runs: phase 2 first removes what a previous run ingested
 # through the API, over the API).
 "$RAG" --index "$WORK/scifact-index" ingest "$WORK/scifact/pre" --json > "$OUT/pre-ingest.json"

@@ -704,3 +704,22 @@ fn a_panic_in_one_request_is_a_500_and_the_server_goes_on() {
     cancel.cancel();
     server.join().unwrap().unwrap();
 }
+
+/// Issue 17: MCP over streamable HTTP at `/mcp`, behind the server's keys; the official Python SDK as client.
+#[test]
+fn mcp_over_streamable_http_behind_the_keys() {
+    let sandbox = indexed();
+    let server = Server::start(&sandbox, Some("k1"), &[]);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    .to_string();
+    // No key, a wrong key: 401 before any MCP.
+    assert_eq!(server.post_raw("/mcp", &init, None).0, 401);
+    assert_eq!(server.post_raw("/mcp", &init, Some("k2")).0, 401);
+    // Malformed JSON-RPC: a 4xx, and the server goes on.
+    let (status, _, body) = server.post_raw("/mcp", "{this is not json", Some("k1"));
+    assert!((400..500).contains(&status), "{status} {body}");
+    let result = common::mcp::python_client(&["http", &server.url("/mcp"), "k1", "session"]);
+    common::mcp::check_session(&result, false);
+    assert_eq!(server.get("/healthz").0, 200);
+}

@@ -116,6 +116,22 @@ impl<'a> Searcher<'a> {
         Ok(self.index.count()?)
     }
 
+    /// The files the index holds, by key.
+    pub fn manifest(&self) -> Result<Manifest> {
+        Manifest::load(&*self.index)
+    }
+
+    /// Every chunk stored for the file under `key`, in document order (a scan of the index).
+    pub fn chunks_of(&self, key: &str) -> Result<Vec<rag_indexes::Record>> {
+        let mut chunks = Vec::new();
+        self.index.scroll_records(&mut |batch| {
+            chunks.extend(batch.into_iter().filter(|r| r.payload.source == key));
+            Ok(())
+        })?;
+        chunks.sort_by_key(|r| r.payload.chunk_idx);
+        Ok(chunks)
+    }
+
     /// Retrieves the best chunks for `query`, each as its own passage, best first.
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchResult>> {
         let (hits, _) = self.retrieve(query, options)?;
@@ -187,6 +203,31 @@ impl<'a> Searcher<'a> {
     }
 }
 
+/// The keys of `manifest` that the path glob `glob` matches. Keys are absolute. An absolute glob matches them as
+/// they are; a relative one matches the path as shown (relative to the current directory), or any trailing part
+/// of the path (`manuals/**` is every file under a folder named `manuals`).
+pub fn matching_keys(manifest: &Manifest, glob: &str) -> Result<Vec<String>> {
+    let build = |pattern: &str| {
+        globset::GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .build()
+            .map(|g| g.compile_matcher())
+            .map_err(|e| Error::Config(format!("path glob {glob:?}: {e}")))
+    };
+    let absolute = glob.starts_with('/');
+    let matcher = build(glob)?;
+    let anywhere = build(&format!("**/{glob}"))?;
+    Ok(manifest
+        .files
+        .keys()
+        .filter(|k| {
+            matcher.is_match(k.as_str())
+                || !absolute && (matcher.is_match(retrieve::display_path(k)) || anywhere.is_match(k.as_str()))
+        })
+        .cloned()
+        .collect())
+}
+
 /// The index filter for `options`: `Ok(None)` when a path glob matches no ingested file.
 fn filter(index: &dyn VectorIndex, options: &SearchOptions) -> Result<Option<Option<SearchFilter>>> {
     let mut filter = SearchFilter::default();
@@ -194,29 +235,8 @@ fn filter(index: &dyn VectorIndex, options: &SearchOptions) -> Result<Option<Opt
         filter.kinds = Some(options.kinds.iter().map(|k| k.trim().to_ascii_lowercase()).collect());
     }
     if let Some(glob) = &options.path_glob {
-        let build = |pattern: &str| {
-            globset::GlobBuilder::new(pattern)
-                .literal_separator(false)
-                .build()
-                .map(|g| g.compile_matcher())
-                .map_err(|e| Error::Config(format!("--path {glob:?}: {e}")))
-        };
-        // Keys are absolute. An absolute glob matches them as they are; a relative one matches the path as
-        // shown (relative to the current directory), or any trailing part of the path (`manuals/**` is
-        // every file under a folder named `manuals`).
-        let absolute = glob.starts_with('/');
-        let matcher = build(glob)?;
-        let anywhere = build(&format!("**/{glob}"))?;
         let manifest = Manifest::load(index)?;
-        let sources: Vec<String> = manifest
-            .files
-            .keys()
-            .filter(|k| {
-                matcher.is_match(k.as_str())
-                    || !absolute && (matcher.is_match(retrieve::display_path(k)) || anywhere.is_match(k.as_str()))
-            })
-            .cloned()
-            .collect();
+        let sources: Vec<String> = matching_keys(&manifest, glob)?;
         if sources.is_empty() {
             return Ok(None);
         }

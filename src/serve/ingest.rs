@@ -264,36 +264,53 @@ fn checked_paths(
 
 /// `POST /v1/ingest {"paths": [...]}`: 202 with the job's id; the job runs in the background.
 pub(crate) async fn start(State(shared): State<Arc<Shared>>, ApiJson(request): ApiJson<PathsRequest>) -> Response {
-    let result = (|| {
-        let ingestion = enabled(&shared)?;
-        let paths = checked_paths(&request, |p| ingestion.allowed(p))?;
-        let id = format!("ingest-{}", ingestion.next_id.fetch_add(1, Ordering::Relaxed));
-        let job = Arc::new(JobState {
-            id: id.clone(),
-            paths,
-            phase: Mutex::new(Phase::Queued),
-            done: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-        });
-        {
-            let mut jobs = ingestion.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            if jobs.len() >= KEPT_JOBS {
-                jobs.pop_front();
-            }
-            jobs.push_back(job.clone());
+    match submit(&shared, &request.paths) {
+        Ok(job) => (StatusCode::ACCEPTED, Json(view(&job))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Queues an ingest job of `paths` (absolute, under an allowed root): the job, queued.
+pub(crate) fn submit(shared: &Shared, paths: &[String]) -> Result<Arc<JobState>, ApiError> {
+    let ingestion = enabled(shared)?;
+    let paths = checked_paths(&PathsRequest { paths: paths.to_vec() }, |p| ingestion.allowed(p))?;
+    let id = format!("ingest-{}", ingestion.next_id.fetch_add(1, Ordering::Relaxed));
+    let job = Arc::new(JobState {
+        id,
+        paths,
+        phase: Mutex::new(Phase::Queued),
+        done: AtomicU64::new(0),
+        total: AtomicU64::new(0),
+    });
+    {
+        let mut jobs = ingestion.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.len() >= KEPT_JOBS {
+            jobs.pop_front();
         }
-        let queue = ingestion.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.as_ref().is_none_or(|q| q.send(job.clone()).is_err()) {
-            job.set(Phase::Failed("the server is stopping".into()));
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the server is stopping: no new ingest jobs",
-            ));
-        }
-        Ok::<_, ApiError>((StatusCode::ACCEPTED, Json(view(&job))).into_response())
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+        jobs.push_back(job.clone());
+    }
+    let queue = ingestion.queue.lock().unwrap_or_else(|e| e.into_inner());
+    if queue.as_ref().is_none_or(|q| q.send(job.clone()).is_err()) {
+        job.set(Phase::Failed("the server is stopping".into()));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server is stopping: no new ingest jobs",
+        ));
+    }
+    Ok(job)
+}
+
+impl JobState {
+    /// Whether the job has ended (done or failed).
+    pub(crate) fn ended(&self) -> bool {
+        matches!(self.phase(), Phase::Done(_) | Phase::Failed(_))
+    }
+
+    /// The job as `GET /v1/ingest/{id}` shows it.
+    pub(crate) fn view(&self) -> Value {
+        view(self)
+    }
 }
 
 /// `GET /v1/ingest/{id}`: state (`queued`, `running`, `done`, `failed`), progress, and the report when done.

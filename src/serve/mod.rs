@@ -11,13 +11,14 @@
 //! Routes (`routes.rs`): `/healthz`, `/readyz`, `/metrics` (`metrics.rs`), `/v1/status`, `/v1/search`, `/v1/ask` (JSON or Server-Sent
 //! Events); OpenAI-compatible (`openai.rs`): `/v1/models`, `/v1/chat/completions` (streaming and not, the
 //! sources in the extension field `rag`); with `serve.ingest_roots` (`ingest.rs`): `/v1/ingest`,
-//! `/v1/ingest/{id}`, `/v1/documents`. The same endpoints of each index named in `serve.indexes` are at
+//! `/v1/ingest/{id}`, `/v1/documents`; MCP (`mcp.rs`, also `rag mcp` over stdio): `/mcp`. The same endpoints of each index named in `serve.indexes` are at
 //! `/v1/indexes/NAME/...`, listed by `/v1/indexes`. Every error has one JSON shape (`error.rs`).
 
 mod answer;
 mod error;
 mod ingest;
 mod limits;
+mod mcp;
 mod metrics;
 mod openai;
 mod routes;
@@ -138,9 +139,68 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
             options.bind
         )));
     }
+    engine.generator()?;
+    let (runtime, shared) = prepare(engine, options, &cancel)?;
+    let app = router(shared.clone());
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(shared.options.bind)
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", shared.options.bind)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", shared.options.bind)))?;
+        on_ready(local);
+        let stopping = shared.stopping.clone();
+        let signal = async move {
+            wait_for_stop(cancel).await;
+            tracing::info!("shutting down: no new connections; generation in flight is stopped");
+            stopping.store(true, Ordering::SeqCst);
+        };
+        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let grace = shared.options.shutdown_grace;
+        let stopping = shared.stopping.clone();
+        let stopped = tokio::select! {
+            result = server => result.map_err(|e| Error::Config(format!("server: {e}"))),
+            () = async {
+                while !stopping.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("requests still open after {grace:?}: closing them");
+                Ok(())
+            }
+        };
+        // A running ingest job stops at its next file and commits what it did; queued ones do not start.
+        for index in std::iter::once(&shared).chain(shared.named.iter().map(|(_, s)| s)) {
+            if let Some(ingestion) = &index.ingestion {
+                ingestion.stop(grace);
+            }
+        }
+        stopped
+    })
+}
+
+/// Serves the MCP tools over stdin and stdout (`rag mcp`) until the client closes them, SIGTERM or `cancel`,
+/// with the server's slots, limits and ingest rule (`serve.*`). The generator loads at the first `ask`, so the
+/// server answers `initialize` at once.
+pub fn run_mcp_stdio(engine: Engine, options: ServeOptions, cancel: Cancel) -> Result<()> {
+    let (runtime, shared) = prepare(engine, options, &cancel)?;
+    let result = runtime.block_on(mcp::serve_stdio(shared.clone(), cancel));
+    for index in std::iter::once(&shared).chain(shared.named.iter().map(|(_, s)| s)) {
+        if let Some(ingestion) = &index.ingestion {
+            ingestion.stop(shared.options.shutdown_grace);
+        }
+    }
+    result
+}
+
+/// The runtime and the state every request shares: the engine for the life of the process, its index (and
+/// the named ones) opened, the slots and permits.
+fn prepare(engine: Engine, options: ServeOptions, cancel: &Cancel) -> Result<(tokio::runtime::Runtime, Arc<Shared>)> {
+    let cancel = cancel.clone();
     // One engine for the life of the process, shared by every request.
     let engine: &'static Engine = Box::leak(Box::new(engine));
-    engine.generator()?;
     let (searcher, ingestion) = open(engine, &options, &cancel)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -199,44 +259,7 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
         }
         Err(_) => return Err(Error::Config("server state is shared before start".into())),
     };
-    let app = router(shared.clone());
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(shared.options.bind)
-            .await
-            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", shared.options.bind)))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", shared.options.bind)))?;
-        on_ready(local);
-        let stopping = shared.stopping.clone();
-        let signal = async move {
-            wait_for_stop(cancel).await;
-            tracing::info!("shutting down: no new connections; generation in flight is stopped");
-            stopping.store(true, Ordering::SeqCst);
-        };
-        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-        let grace = shared.options.shutdown_grace;
-        let stopping = shared.stopping.clone();
-        let stopped = tokio::select! {
-            result = server => result.map_err(|e| Error::Config(format!("server: {e}"))),
-            () = async {
-                while !stopping.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("requests still open after {grace:?}: closing them");
-                Ok(())
-            }
-        };
-        // A running ingest job stops at its next file and commits what it did; queued ones do not start.
-        for index in std::iter::once(&shared).chain(shared.named.iter().map(|(_, s)| s)) {
-            if let Some(ingestion) = &index.ingestion {
-                ingestion.stop(grace);
-            }
-        }
-        stopped
-    })
+    Ok((runtime, shared))
 }
 
 /// Resolves on SIGTERM, or once `cancel` is raised (the binary's Ctrl-C handler).
@@ -297,11 +320,16 @@ fn router(shared: Arc<Shared>) -> Router {
     for (name, named) in &shared.named {
         api = api.nest(&format!("/v1/indexes/{name}"), index_routes(named.clone()));
     }
+    // MCP over streamable HTTP, on the default index, behind the same keys, slots and limits.
+    let mcp = Router::new()
+        .nest_service("/mcp", mcp::http_service(shared.clone()))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate));
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(metrics::metrics))
         .merge(api)
+        .merge(mcp)
         .layer(axum::middleware::from_fn_with_state(shared.clone(), metrics::record))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(shared.options.max_body_bytes))

@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod hostile;
+pub mod mcp;
 pub mod qdrant;
 
 use std::path::{Path, PathBuf};

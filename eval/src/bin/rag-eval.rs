@@ -134,6 +134,9 @@ enum Command {
         /// Cases.
         #[arg(long, default_value_t = 240)]
         cases: usize,
+        /// Attacks phrased otherwise than the templates the flag rules were written against (10 styles).
+        #[arg(long)]
+        held_out: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -232,19 +235,29 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     match args.command {
-        Command::Inject { cases, json } => {
+        Command::Inject { cases, held_out, json } => {
             let mut results = Vec::new();
             for planted in [true, false] {
                 let mut config = config.clone();
-                let tag = if planted { "inject-attacked" } else { "inject-clean" };
+                let tag = match (planted, held_out) {
+                    (true, false) => "inject-attacked",
+                    (false, false) => "inject-clean",
+                    (true, true) => "inject-held-out-attacked",
+                    (false, true) => "inject-held-out-clean",
+                };
                 let (_scratch, docs_dir) = use_index(&args.index.as_ref().map(|d| d.join(tag)), &mut config, tag)?;
                 let engine = Engine::from_config(config)?;
-                let set = rag_eval::inject::cases(cases, planted);
+                let set = if held_out {
+                    rag_eval::inject::held_out_cases(cases, planted)
+                } else {
+                    rag_eval::inject::cases(cases, planted)
+                };
                 let run = rag_eval::inject::run(&engine, &set, &docs_dir)?;
                 results.push((planted, run, engine.generator()?.model_id().to_owned()));
             }
             let value = json!({
                 "cases": cases,
+                "held_out": held_out,
                 "spotlight": format!("{:?}", config.generate.spotlight).to_lowercase(),
                 "prompt": format!("{:?}", config.generate.prompt).to_lowercase(),
                 "redact_flagged": config.retrieve.redact_flagged,

@@ -164,6 +164,10 @@ pub(crate) enum Command {
         #[arg(long)]
         queue: Option<usize>,
     },
+    /// Serve the index to agents over MCP (the Model Context Protocol) on stdin/stdout: tools search, ask,
+    /// list_documents, read_document, status, and ingest when serve.ingest_roots allows it. stdout carries
+    /// only the protocol; logs go to stderr. Put `rag mcp` (with --index) in the agent's MCP config.
+    Mcp,
     /// Manage the index: copy it to another backend without re-embedding.
     Index {
         /// What to do.

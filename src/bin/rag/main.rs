@@ -196,6 +196,13 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Mcp => {
+            let config = engine.config().serve.clone();
+            let options = rag::serve::ServeOptions::from_config(&config, None)?;
+            eprintln!("rag: MCP on stdio over {}", engine.index_location());
+            rag::serve::run_mcp_stdio(engine, options, engine_cancel.clone())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Index {
             command: IndexCommand::Copy { from, to, json },
         } => {
