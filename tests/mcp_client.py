@@ -104,8 +104,9 @@ def find_server(binary, index):
     return None
 
 
-async def bench(session, binary, index, n, queries_file=None):
+async def bench(session, binary, index, n, queries_file=None, spawned=None):
     await session.initialize()
+    initialized_s = time.perf_counter() - spawned if spawned else None
     pid = find_server(binary, index)
     idle = rss_of(pid) if pid else (None, None)
     queries = [
@@ -130,6 +131,7 @@ async def bench(session, binary, index, n, queries_file=None):
     status = (await call(session, "status", {})).get("structured") or {}
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
     return {
+        "spawn_to_initialized_s": initialized_s,
         "files": status.get("files"),
         "chunks": status.get("chunks"),
         "calls": n,
@@ -148,11 +150,12 @@ async def main():
     if mode == "stdio":
         binary, index, workdir, what = sys.argv[2:6]
         params = StdioServerParameters(command=binary, args=["--index", index, "--quiet", "mcp"], cwd=workdir)
+        spawned = time.perf_counter()
         async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
                 if what == "bench":
                     queries = sys.argv[7] if len(sys.argv) > 7 else None
-                    result = await bench(session, binary, index, int(sys.argv[6]), queries)
+                    result = await bench(session, binary, index, int(sys.argv[6]), queries, spawned)
                 else:
                     result = await session_checks(session)
     else:
