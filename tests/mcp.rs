@@ -31,6 +31,56 @@ fn the_python_sdk_searches_asks_and_reads_over_stdio() {
     check_session(&result, false);
 }
 
+/// With `serve.ingest_roots` set, `ingest` is offered, takes paths under the roots only, and what it ingests
+/// is searchable at once.
+#[test]
+fn ingest_is_offered_only_under_the_allowed_roots() {
+    let sandbox = indexed();
+    let docs = sandbox.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("valves.md"),
+        "# Valves\n\nThe Zorblat valve handle is painted teal so that night crews can find it.\n",
+    )
+    .unwrap();
+    let config = sandbox.path().join("rag.toml");
+    std::fs::write(
+        &config,
+        format!("[serve]\ningest_roots = [{:?}]\n", docs.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .arg(common::root().join("tests/mcp_client.py"))
+        .args([
+            "stdio",
+            env!("CARGO_BIN_EXE_rag"),
+            &sandbox.index_arg(),
+            sandbox.path().to_str().unwrap(),
+            "ingest",
+            docs.to_str().unwrap(),
+            "/etc",
+        ])
+        .env("RAG_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        result["tools"].as_array().unwrap().contains(&json!("ingest")),
+        "{result:#}"
+    );
+    let ingest = &result["ingest"];
+    assert_eq!(ingest["is_error"], false, "{ingest:#}");
+    assert_eq!(ingest["structured"]["state"], "done", "{ingest:#}");
+    assert_eq!(ingest["structured"]["report"]["indexed"], 1, "{ingest:#}");
+    for refused in ["forbidden", "relative"] {
+        assert_eq!(result[refused]["is_error"], true, "{result:#}");
+    }
+    assert!(result["forbidden"]["text"].as_str().unwrap().contains("ingest_roots"));
+    let hit = &result["search"]["structured"]["results"][0];
+    assert!(hit["path"].as_str().unwrap().ends_with("docs/valves.md"), "{result:#}");
+}
+
 /// Reads one line from `lines` within `deadline`, parsed as JSON.
 fn next_message(lines: &std::sync::mpsc::Receiver<String>, deadline: Instant) -> Value {
     let wait = deadline.saturating_duration_since(Instant::now());

@@ -4,6 +4,7 @@
     python3 mcp_client.py stdio RAG_BINARY INDEX WORKDIR session
     python3 mcp_client.py http URL KEY session
     python3 mcp_client.py stdio RAG_BINARY INDEX WORKDIR bench N [QUERIES.jsonl]
+    python3 mcp_client.py stdio RAG_BINARY INDEX WORKDIR ingest ALLOWED_PATH FORBIDDEN_PATH
 """
 
 import asyncio
@@ -76,6 +77,17 @@ async def session_checks(session):
     out["ingest"] = await call(session, "ingest", {"paths": ["/tmp"]})
     # Still serving after all of that.
     out["after"] = await call(session, "status", {})
+    return out
+
+
+async def ingest_checks(session, allowed, forbidden):
+    await session.initialize()
+    tools = await session.list_tools()
+    out = {"tools": sorted(t.name for t in tools.tools)}
+    out["ingest"] = await call(session, "ingest", {"paths": [allowed]})
+    out["forbidden"] = await call(session, "ingest", {"paths": [forbidden]})
+    out["relative"] = await call(session, "ingest", {"paths": ["docs"]})
+    out["search"] = await call(session, "search", {"query": "Which colour is the Zorblat valve handle?", "k": 1})
     return out
 
 
@@ -153,7 +165,9 @@ async def main():
         spawned = time.perf_counter()
         async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
-                if what == "bench":
+                if what == "ingest":
+                    result = await ingest_checks(session, sys.argv[6], sys.argv[7])
+                elif what == "bench":
                     queries = sys.argv[7] if len(sys.argv) > 7 else None
                     result = await bench(session, binary, index, int(sys.argv[6]), queries, spawned)
                 else:
