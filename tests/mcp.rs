@@ -81,6 +81,30 @@ fn ingest_is_offered_only_under_the_allowed_roots() {
     assert!(hit["path"].as_str().unwrap().ends_with("docs/valves.md"), "{result:#}");
 }
 
+/// An agent configured before the first ingest: the server starts, its tools say the index is missing (a tool
+/// error, not a crash), and once `rag ingest` has built it the same session answers.
+#[test]
+fn a_missing_index_is_a_tool_error_until_it_is_built() {
+    let sandbox = Sandbox::new();
+    let result = python_client(&[
+        "stdio",
+        env!("CARGO_BIN_EXE_rag"),
+        &sandbox.index_arg(),
+        sandbox.path().to_str().unwrap(),
+        "missing",
+        corpus().to_str().unwrap(),
+    ]);
+    for before in ["before", "search_before"] {
+        assert_eq!(result[before]["is_error"], true, "{result:#}");
+        assert!(
+            result[before]["text"].as_str().unwrap().contains("ingest"),
+            "{result:#}"
+        );
+    }
+    assert_eq!(result["after"]["is_error"], false, "{result:#}");
+    assert_eq!(result["after"]["structured"]["files"], 5, "{result:#}");
+}
+
 /// Reads one line from `lines` within `deadline`, parsed as JSON.
 fn next_message(lines: &std::sync::mpsc::Receiver<String>, deadline: Instant) -> Value {
     let wait = deadline.saturating_duration_since(Instant::now());

@@ -5,6 +5,7 @@
     python3 mcp_client.py http URL KEY session
     python3 mcp_client.py stdio RAG_BINARY INDEX WORKDIR bench N [QUERIES.jsonl]
     python3 mcp_client.py stdio RAG_BINARY INDEX WORKDIR ingest ALLOWED_PATH FORBIDDEN_PATH
+    python3 mcp_client.py stdio RAG_BINARY MISSING_INDEX WORKDIR missing CORPUS
 """
 
 import asyncio
@@ -56,6 +57,7 @@ async def session_checks(session):
     search = await call(session, "search", {"query": "maximum operating pressure of the pump", "k": 3})
     out["search"] = search
     out["ask"] = await call(session, "ask", {"question": PRESSURE})
+    out["refusal"] = await call(session, "ask", {"question": "Who won the 1998 football world cup?"})
     out["follow_up"] = await call(
         session,
         "ask",
@@ -88,6 +90,18 @@ async def ingest_checks(session, allowed, forbidden):
     out["forbidden"] = await call(session, "ingest", {"paths": [forbidden]})
     out["relative"] = await call(session, "ingest", {"paths": ["docs"]})
     out["search"] = await call(session, "search", {"query": "Which colour is the Zorblat valve handle?", "k": 1})
+    return out
+
+
+async def missing_checks(session, binary, index, corpus):
+    """The index does not exist yet: tools say so; after `rag ingest`, the same session works."""
+    import subprocess
+
+    await session.initialize()
+    out = {"before": await call(session, "status", {})}
+    out["search_before"] = await call(session, "search", {"query": "pump"})
+    subprocess.run([binary, "--index", index, "--quiet", "ingest", corpus], check=True, capture_output=True)
+    out["after"] = await call(session, "status", {})
     return out
 
 
@@ -165,7 +179,9 @@ async def main():
         spawned = time.perf_counter()
         async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
-                if what == "ingest":
+                if what == "missing":
+                    result = await missing_checks(session, binary, index, sys.argv[6])
+                elif what == "ingest":
                     result = await ingest_checks(session, sys.argv[6], sys.argv[7])
                 elif what == "bench":
                     queries = sys.argv[7] if len(sys.argv) > 7 else None

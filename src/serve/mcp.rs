@@ -34,8 +34,75 @@ const READ_LIMIT: usize = 64 * 1024;
 /// The MCP tools over one index.
 #[derive(Clone)]
 pub(crate) struct Tools {
-    shared: Arc<Shared>,
+    opened: Opened,
     tool_router: ToolRouter<Self>,
+}
+
+/// Opens the server's state (the index and the models' handles).
+type Opener = dyn Fn() -> crate::Result<Arc<Shared>> + Send + Sync;
+
+/// The server's state once opened: at start when the index opens, else at the first tool call that finds it.
+#[derive(Clone)]
+pub(crate) struct Opened {
+    state: Arc<std::sync::Mutex<Option<Arc<Shared>>>>,
+    opener: Option<Arc<Opener>>,
+    /// Serialises attempts to open (one index handle, one ingest thread).
+    opening: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Opened {
+    /// State that is open already.
+    pub(crate) fn ready(shared: Arc<Shared>) -> Opened {
+        Opened {
+            state: Arc::new(std::sync::Mutex::new(Some(shared))),
+            opener: None,
+            opening: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// State opened by `opener`: tried now, and again at each tool call until it succeeds.
+    pub(crate) fn new(opener: impl Fn() -> crate::Result<Arc<Shared>> + Send + Sync + 'static) -> Opened {
+        let opened = Opened {
+            state: Arc::new(std::sync::Mutex::new(None)),
+            opener: Some(Arc::new(opener)),
+            opening: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        if let Some(Ok(shared)) = opened.opener.as_ref().map(|open| open()) {
+            opened.set(shared);
+        }
+        opened
+    }
+
+    /// The state, if open.
+    pub(crate) fn get(&self) -> Option<Arc<Shared>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, shared: Arc<Shared>) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(shared);
+    }
+
+    /// The state, opening it if it is not open yet; the reason it cannot be opened as a tool error.
+    async fn open(&self) -> Result<Arc<Shared>, CallToolResult> {
+        if let Some(shared) = self.get() {
+            return Ok(shared);
+        }
+        let _turn = self.opening.lock().await;
+        if let Some(shared) = self.get() {
+            return Ok(shared);
+        }
+        let Some(opener) = self.opener.clone() else {
+            return Err(failure("the index is not open"));
+        };
+        match tokio::task::spawn_blocking(move || opener()).await {
+            Ok(Ok(shared)) => {
+                self.set(shared.clone());
+                Ok(shared)
+            }
+            Ok(Err(e)) => Err(failure(e.to_string())),
+            Err(e) => Err(failure(format!("opening the index: {e}"))),
+        }
+    }
 }
 
 /// Retrievers, as the tools name them.
@@ -168,12 +235,13 @@ fn non_empty(field: &str, text: &str) -> Result<(), CallToolResult> {
 
 #[tool_router]
 impl Tools {
-    pub(crate) fn new(shared: Arc<Shared>) -> Tools {
+    /// The tools over `opened`; `ingest` only when `ingest` is allowed (`serve.ingest_roots`).
+    pub(crate) fn new(opened: Opened, ingest: bool) -> Tools {
         let mut tool_router = Self::tool_router();
-        if shared.ingestion.is_none() {
+        if !ingest {
             tool_router.remove_route("ingest");
         }
-        Tools { shared, tool_router }
+        Tools { opened, tool_router }
     }
 
     /// Runs `work` on the blocking pool under the search permits and the request timeout.
@@ -181,15 +249,15 @@ impl Tools {
         &self,
         work: impl FnOnce(&Shared) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, CallToolResult> {
-        let _turn = self
-            .shared
+        let shared = self.opened.open().await?;
+        let _turn = shared
             .searches
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| failure("the server is shutting down"))?;
-        let shared = self.shared.clone();
-        tokio::time::timeout(self.shared.options.request_timeout, blocking(move || work(&shared)))
+        let timeout = shared.options.request_timeout;
+        tokio::time::timeout(timeout, blocking(move || work(&shared)))
             .await
             .map_err(|_| api_failure(ApiError::timeout()))?
             .map_err(api_failure)
@@ -237,15 +305,16 @@ impl Tools {
             });
         }
         let query = crate::chat::standalone(&args.question, previous.as_deref());
-        let permit = self.shared.slots.acquire().await.map_err(api_failure)?;
+        let shared = self.opened.open().await?;
+        let permit = shared.slots.acquire().await.map_err(api_failure)?;
         let job = Job {
             question: args.question,
             query,
             history,
             options,
         };
-        let answer = answer::whole(&self.shared, permit, job).await.map_err(api_failure)?;
-        let models = crate::json::models(self.shared.engine(), &answer).unwrap_or(Value::Null);
+        let answer = answer::whole(&shared, permit, job).await.map_err(api_failure)?;
+        let models = crate::json::models(shared.engine(), &answer).unwrap_or(Value::Null);
         let value = crate::json::answer(&answer, models);
         let mut text = answer.text.clone();
         if !answer.sources.is_empty() {
@@ -449,8 +518,9 @@ impl Tools {
                        returns its report, or its state if it is still running."
     )]
     async fn ingest(&self, Parameters(args): Parameters<IngestArgs>) -> ToolResult {
-        let job = super::ingest::submit(&self.shared, &args.paths).map_err(api_failure)?;
-        let deadline = tokio::time::Instant::now() + self.shared.options.request_timeout;
+        let shared = self.opened.open().await?;
+        let job = super::ingest::submit(&shared, &args.paths).map_err(api_failure)?;
+        let deadline = tokio::time::Instant::now() + shared.options.request_timeout;
         while !job.ended() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -575,9 +645,9 @@ fn stitch(chunks: &[&rag_indexes::Record], limit: usize) -> (String, bool) {
 }
 
 /// Serves the tools over stdin/stdout until the client closes them, SIGTERM or `cancel`.
-pub(crate) async fn serve_stdio(shared: Arc<Shared>, cancel: crate::progress::Cancel) -> crate::Result<()> {
+pub(crate) async fn serve_stdio(opened: Opened, ingest: bool, cancel: crate::progress::Cancel) -> crate::Result<()> {
     use rmcp::ServiceExt as _;
-    let service = Tools::new(shared)
+    let service = Tools::new(opened, ingest)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| crate::Error::Config(format!("mcp: {e}")))?;
@@ -607,5 +677,11 @@ pub(crate) fn http_service(
     if !shared.options.api_keys.is_empty() {
         config = config.disable_allowed_hosts();
     }
-    rmcp::transport::StreamableHttpService::new(move || Ok(Tools::new(shared.clone())), Default::default(), config)
+    let ingest = shared.ingestion.is_some();
+    let opened = Opened::ready(shared);
+    rmcp::transport::StreamableHttpService::new(
+        move || Ok(Tools::new(opened.clone(), ingest)),
+        Default::default(),
+        config,
+    )
 }

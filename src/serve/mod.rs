@@ -184,12 +184,26 @@ pub fn run(engine: Engine, options: ServeOptions, cancel: Cancel, on_ready: impl
 /// Serves the MCP tools over stdin and stdout (`rag mcp`) until the client closes them, SIGTERM or `cancel`,
 /// with the server's slots, limits and ingest rule (`serve.*`). The generator loads at the first `ask`, so the
 /// server answers `initialize` at once.
+///
+/// An index that cannot be opened yet (none built) does not stop the server: every tool answers a tool error
+/// that says why, and the next call tries again, so an agent configured before the first `rag ingest` works
+/// once it has run.
 pub fn run_mcp_stdio(engine: Engine, options: ServeOptions, cancel: Cancel) -> Result<()> {
-    let (runtime, shared) = prepare(engine, options, &cancel)?;
-    let result = runtime.block_on(mcp::serve_stdio(shared.clone(), cancel));
-    for index in std::iter::once(&shared).chain(shared.named.iter().map(|(_, s)| s)) {
-        if let Some(ingestion) = &index.ingestion {
-            ingestion.stop(shared.options.shutdown_grace);
+    let engine: &'static Engine = Box::leak(Box::new(engine));
+    let runtime = runtime(&options)?;
+    let grace = options.shutdown_grace;
+    let ingest = !options.ingest_roots.is_empty();
+    let opener = {
+        let cancel = cancel.clone();
+        move || state(engine, options.clone(), &cancel)
+    };
+    let opened = mcp::Opened::new(opener);
+    let result = runtime.block_on(mcp::serve_stdio(opened.clone(), ingest, cancel));
+    if let Some(shared) = opened.get() {
+        for index in std::iter::once(&shared).chain(shared.named.iter().map(|(_, s)| s)) {
+            if let Some(ingestion) = &index.ingestion {
+                ingestion.stop(grace);
+            }
         }
     }
     result
@@ -198,17 +212,27 @@ pub fn run_mcp_stdio(engine: Engine, options: ServeOptions, cancel: Cancel) -> R
 /// The runtime and the state every request shares: the engine for the life of the process, its index (and
 /// the named ones) opened, the slots and permits.
 fn prepare(engine: Engine, options: ServeOptions, cancel: &Cancel) -> Result<(tokio::runtime::Runtime, Arc<Shared>)> {
-    let cancel = cancel.clone();
     // One engine for the life of the process, shared by every request.
     let engine: &'static Engine = Box::leak(Box::new(engine));
-    let (searcher, ingestion) = open(engine, &options, &cancel)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = runtime(&options)?;
+    Ok((runtime, state(engine, options, cancel)?))
+}
+
+/// The server's runtime: two async workers; blocking threads for the slots, the searches and a few more.
+fn runtime(options: &ServeOptions) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(options.slots + options.searches + 4)
         .thread_name("rag-serve")
         .enable_all()
         .build()
-        .map_err(|e| Error::Config(format!("cannot start the server runtime: {e}")))?;
+        .map_err(|e| Error::Config(format!("cannot start the server runtime: {e}")))
+}
+
+/// The state every request shares: `engine`'s index (and the named ones) opened, the slots and permits.
+fn state(engine: &'static Engine, options: ServeOptions, cancel: &Cancel) -> Result<Arc<Shared>> {
+    let cancel = cancel.clone();
+    let (searcher, ingestion) = open(engine, &options, &cancel)?;
     let shared = Arc::new(Shared {
         slots: limits::Slots::new(options.slots, options.queue),
         searches: Arc::new(tokio::sync::Semaphore::new(options.searches)),
@@ -259,7 +283,7 @@ fn prepare(engine: Engine, options: ServeOptions, cancel: &Cancel) -> Result<(to
         }
         Err(_) => return Err(Error::Config("server state is shared before start".into())),
     };
-    Ok((runtime, shared))
+    Ok(shared)
 }
 
 /// Resolves on SIGTERM, or once `cancel` is raised (the binary's Ctrl-C handler).

@@ -62,6 +62,11 @@ pub fn check_session(result: &Value, ingest_enabled: bool) {
         .ends_with("manuals/pump.pdf"));
     assert!(!answer["sentences"].as_array().unwrap().is_empty());
     assert!(ask["text"].as_str().unwrap().contains("Sources:"));
+    // A question the documents do not answer: a refusal, as a normal result.
+    let refusal = &result["refusal"];
+    assert_eq!(refusal["is_error"], false, "{refusal:#}");
+    assert_eq!(refusal["structured"]["refused"], true, "{refusal:#}");
+    assert!(refusal["structured"]["refusal"]["reason"].is_string(), "{refusal:#}");
     let follow_up = &result["follow_up"];
     assert_eq!(follow_up["is_error"], false, "{follow_up:#}");
     assert!(
