@@ -288,9 +288,10 @@ impl Tools {
     }
 
     #[tool(
-        description = "Answer a question from the indexed documents with a local model. Every sentence of the \
-                       answer carries a citation [n] to a source (file and page or lines). When the documents \
-                       do not answer it, the result is a refusal (`refused`: true) with the reason, not a guess."
+        description = "Answer a question from the indexed documents with a local model, with citations: the \
+                       sources (file and page or lines) and, for each sentence, the passage that supports it. \
+                       When the documents do not answer it, the result is a refusal (`refused`: true) with the \
+                       reason, not a guess."
     )]
     async fn ask(&self, Parameters(args): Parameters<AskArgs>) -> ToolResult {
         non_empty("question", &args.question)?;
