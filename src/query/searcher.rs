@@ -212,7 +212,7 @@ pub fn matching_keys(manifest: &Manifest, glob: &str) -> Result<Vec<String>> {
             .literal_separator(false)
             .build()
             .map(|g| g.compile_matcher())
-            .map_err(|e| Error::Config(format!("path glob {glob:?}: {e}")))
+            .map_err(|e| Error::Config(format!("path glob (--path) {glob:?}: {e}")))
     };
     let absolute = glob.starts_with('/');
     let matcher = build(glob)?;
