@@ -300,6 +300,14 @@ pub struct IngestConfig {
     /// Most chunks one file may give (default 50,000, about ten million tokens, an hour of embedding on two
     /// cores); a file over it is reported as failed and not indexed.
     pub max_chunks_per_file: usize,
+    /// Respect `.gitignore`, `.ignore` and `.ragignore` files under the paths (default true; `--no-ignore`).
+    pub ignore_files: bool,
+    /// Index hidden files and folders, whose names start with `.` (default false; `--hidden`). `.git` folders
+    /// are never entered.
+    pub hidden: bool,
+    /// Include and exclude globs as ripgrep's `--glob`: `*.md` keeps only matching files, `!drafts/**` leaves
+    /// matching ones out (default none; `--glob`).
+    pub globs: Vec<String>,
 }
 
 impl Default for IngestConfig {
@@ -310,6 +318,20 @@ impl Default for IngestConfig {
             workers: None,
             file_timeout_s: 120.0,
             max_chunks_per_file: 50_000,
+            ignore_files: true,
+            hidden: false,
+            globs: Vec::new(),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The walk's rules.
+    pub fn walk_rules(&self) -> crate::ingest::WalkRules {
+        crate::ingest::WalkRules {
+            ignore_files: self.ignore_files,
+            hidden: self.hidden,
+            globs: self.globs.clone(),
         }
     }
 }

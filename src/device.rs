@@ -5,7 +5,8 @@ use candle_core::Device;
 use crate::config::DeviceChoice;
 use crate::error::{Error, Result};
 
-/// Resolves a [`DeviceChoice`]: `auto` takes a GPU when this binary was built with one and it is present.
+/// Resolves a [`DeviceChoice`]: `auto` takes a GPU when this binary was built with one and it is present, and
+/// says on stderr (once per process) why it fell back to the CPU when a GPU build finds none.
 pub fn select(choice: DeviceChoice) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
@@ -15,7 +16,7 @@ pub fn select(choice: DeviceChoice) -> Result<Device> {
                     "--device cuda: this rag was built without the `cuda` feature (cargo build --features cuda)".into(),
                 ));
             }
-            Device::new_cuda(0).map_err(|e| Error::Config(format!("cuda device 0: {e}")))
+            open_cuda().map_err(|e| Error::Config(format!("--device cuda: {e}")))
         }
         DeviceChoice::Metal => {
             if !candle_core::utils::metal_is_available() {
@@ -28,8 +29,12 @@ pub fn select(choice: DeviceChoice) -> Result<Device> {
         }
         DeviceChoice::Auto => {
             if candle_core::utils::cuda_is_available() {
-                if let Ok(device) = Device::new_cuda(0) {
-                    return Ok(device);
+                match open_cuda() {
+                    Ok(device) => return Ok(device),
+                    Err(e) => {
+                        static SAID: std::sync::Once = std::sync::Once::new();
+                        SAID.call_once(|| eprintln!("rag: no GPU ({e}); running on the CPU"));
+                    }
                 }
             }
             if candle_core::utils::metal_is_available() {
@@ -38,6 +43,33 @@ pub fn select(choice: DeviceChoice) -> Result<Device> {
                 }
             }
             Ok(Device::Cpu)
+        }
+    }
+}
+
+/// CUDA device 0. The CUDA libraries (the driver's libcuda, cuBLAS, cuRAND, NVRTC) are opened at the first
+/// use, not linked (eval/cuda-toolkit.sh), so a CUDA build starts on a machine without them; cudarc panics
+/// when one is missing, which is turned here into an error naming it.
+fn open_cuda() -> std::result::Result<Device, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| Device::new_cuda(0));
+    std::panic::set_hook(hook);
+    match opened {
+        Ok(Ok(device)) => Ok(device),
+        Ok(Err(e)) => Err(format!("CUDA device 0: {e}")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown failure");
+            // cudarc's message is long; keep the part that names the library.
+            let short = message.split(" - searched").next().unwrap_or(message);
+            Err(format!(
+                "the CUDA driver or runtime libraries are not available ({short}); install the NVIDIA driver, \
+                 or run with --device cpu"
+            ))
         }
     }
 }

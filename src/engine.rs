@@ -185,7 +185,8 @@ impl Engine {
             GenerateBackend::Local => {
                 let path = self.generator_path()?;
                 let device = device::select(generate.device)?;
-                Arc::new(GgufGenerator::load(&path, device, generate.context_tokens)?)
+                let name = self.generator_name();
+                Arc::new(GgufGenerator::load(&path, device, generate.context_tokens)?.named(name))
             }
             GenerateBackend::Openai => Arc::new(OpenAiGenerator::new(OpenAiSettings {
                 endpoint: Endpoint {
@@ -299,6 +300,21 @@ impl Engine {
         }
     }
 
+    /// What the local generator is called in reports: a known generator's name (`qwen2.5-0.5b`), else the GGUF
+    /// file's name without `.gguf`, rather than the file's `general.name` ("Smollm2 135M 8k Lc100K Mix1 Ep2").
+    fn generator_name(&self) -> String {
+        match &self.config.generate.model {
+            None => models::DEFAULT_GENERATOR.name.to_owned(),
+            Some(path) => match models::GENERATORS.iter().find(|s| Path::new(s.name) == path.as_path()) {
+                Some(spec) => spec.name.to_owned(),
+                None => path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.display().to_string()),
+            },
+        }
+    }
+
     fn generator_path(&self) -> Result<PathBuf> {
         let path = match &self.config.generate.model {
             Some(path) if path.is_file() => path.clone(),
@@ -398,6 +414,7 @@ impl Engine {
             file_timeout: std::time::Duration::from_secs_f64(self.config.ingest.file_timeout_s.max(0.001)),
             max_chunks: self.config.ingest.max_chunks_per_file.max(1),
             progress,
+            rules: self.config.ingest.walk_rules(),
             cancel,
         }
         .run(paths)

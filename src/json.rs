@@ -118,6 +118,7 @@ pub fn ingest_report(report: &crate::IngestReport) -> Value {
         "embedded": report.n_embedded,
         "chunks_total": report.n_chunks_total,
         "skipped": listed(&report.skipped),
+        "skipped_by": report.skipped_by,
         "failed": report.failures.iter().map(|f| json!({"path": f.path.display().to_string(), "reason": f.reason})).collect::<Vec<_>>(),
         "flagged": listed(&report.flagged),
         "warnings": listed(&report.warnings),

@@ -23,7 +23,7 @@ pub mod remote;
 pub mod serve;
 pub mod testing;
 
-pub use ingest::{chunk, flag, manifest};
+pub use ingest::{chunk, flag, manifest, walk};
 pub use query::{answer, attribute, chat, prompt, rerank, retrieve, searcher};
 
 pub use answer::{Answer, Refusal, Timings};

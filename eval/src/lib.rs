@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod qa;
 pub mod retrieval;
 pub mod synth;
+pub mod synth_model;

@@ -194,6 +194,12 @@ impl GgufGenerator {
         })
     }
 
+    /// Sets the name reports give the model (by default the GGUF's `general.name`, else its file name).
+    pub fn named(mut self, name: impl Into<String>) -> GgufGenerator {
+        self.model_id = name.into();
+        self
+    }
+
     /// The tokenizer built from the GGUF metadata.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
@@ -211,6 +217,65 @@ impl GgufGenerator {
         self.weights
             .lock()
             .map_err(|_| Error::Generate("model poisoned by an earlier panic".into()))
+    }
+
+    /// Greedy decoding from token ids on a cold cache, for comparing devices and code paths: the logits after
+    /// the prompt and after each of `steps` chosen tokens (`steps + 1` rows, when `prefill_all` is false), and
+    /// the tokens chosen. With `prefill_all`, each row is instead computed by running the whole sequence so far
+    /// as one prompt (the batched path a GPU takes for every step), from a cold cache each time.
+    pub fn greedy_logits(&self, ids: &[u32], steps: usize, prefill_all: bool) -> Result<(Vec<Vec<f32>>, Vec<u32>)> {
+        let err = |e: candle_core::Error| Error::Generate(e.to_string());
+        if ids.is_empty() || ids.len() + steps > self.context_tokens {
+            return Err(Error::Generate(format!(
+                "{} prompt tokens and {steps} steps do not fit a context of {}",
+                ids.len(),
+                self.context_tokens
+            )));
+        }
+        let mut loaded = self.lock()?;
+        let mut context = ids.to_vec();
+        let mut rows = Vec::with_capacity(steps + 1);
+        let mut chosen = Vec::with_capacity(steps);
+        loaded.cached.clear();
+        let mut logits = loaded
+            .prefill(ids, &self.device, &mut || true)
+            .map_err(err)?
+            .ok_or_else(|| Error::Generate("prefill stopped".into()))?;
+        loop {
+            let row: Vec<f32> = logits
+                .to_dtype(candle_core::DType::F32)
+                .and_then(|t| t.to_vec1())
+                .map_err(err)?;
+            let next = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0usize, f32::NEG_INFINITY),
+                    |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+                )
+                .0 as u32;
+            rows.push(row);
+            if chosen.len() == steps {
+                break;
+            }
+            chosen.push(next);
+            context.push(next);
+            logits = if prefill_all {
+                loaded.cached.clear();
+                loaded
+                    .prefill(&context, &self.device, &mut || true)
+                    .map_err(err)?
+                    .ok_or_else(|| Error::Generate("prefill stopped".into()))?
+            } else {
+                let input = Tensor::new(&[next], &self.device)
+                    .and_then(|t| t.unsqueeze(0))
+                    .map_err(err)?;
+                loaded.weights.forward(&input, context.len() - 1).map_err(err)?
+            };
+        }
+        // The cache now holds tokens no later prompt shares.
+        loaded.cached.clear();
+        Ok((rows, chosen))
     }
 
     /// Tokens of a whole prompt: the template's control tokens as such, everything else as plain text, so no

@@ -9,6 +9,7 @@
 pub mod chunk;
 pub mod flag;
 pub mod manifest;
+pub mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -17,13 +18,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rag_indexes::{Payload, Record, VectorIndex};
 use sha2::{Digest, Sha256};
-use walkdir::WalkDir;
 
 use crate::chunk::{Chunk, Chunker};
 use crate::embed::Embedder;
 use crate::error::Result;
 use crate::manifest::{FileEntry, Manifest};
 use crate::progress::{Cancel, Progress};
+pub(crate) use walk::WalkRules;
+use walk::{walk, Candidate};
 
 /// Present in the index directory while an ingest runs; found at the start of the next one, it means the last
 /// run ended without its final commit, and the index is checked against the manifest.
@@ -51,8 +53,12 @@ pub struct IngestReport {
     pub n_embedded: usize,
     /// Chunks in the index afterwards.
     pub n_chunks_total: usize,
-    /// Files skipped as unsupported, with the reason.
+    /// Files and folders left out (unsupported, hidden, ignored by an ignore file or a glob, ...), with the
+    /// reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// How many of `skipped` each rule left out (`walk::rule`: "hidden", "ignore file", "glob",
+    /// "unsupported", ...).
+    pub skipped_by: std::collections::BTreeMap<String, usize>,
     /// Files that failed, with the reason.
     pub failures: Vec<IngestFailure>,
     /// Files with chunks that read like instructions to a model (flagged, see `ingest::flag`), with how many.
@@ -89,11 +95,6 @@ impl IngestReport {
 }
 
 /// A file to consider, found by the walk.
-struct Candidate {
-    path: PathBuf,
-    key: String,
-}
-
 /// A loaded, chunked file ready to embed.
 struct Prepared {
     key: String,
@@ -138,6 +139,8 @@ pub(crate) struct Ingest<'a> {
     /// Most chunks one file may give.
     pub(crate) max_chunks: usize,
     pub(crate) progress: &'a dyn Progress,
+    /// What the walk leaves out.
+    pub(crate) rules: WalkRules,
     /// Raised to stop: the files done so far are committed.
     pub(crate) cancel: &'a Cancel,
 }
@@ -161,7 +164,9 @@ impl Ingest<'_> {
             b"an ingest is running, or stopped before its final commit\n",
         )?;
         let local_dir = self.index.local_dir().map(Path::to_path_buf);
-        let candidates = walk(roots, local_dir.as_deref(), &mut report);
+        let walked = walk(roots, local_dir.as_deref(), &self.rules, &mut report);
+        let excluded = walked.excluded;
+        let candidates = walked.candidates;
         report.n_files = candidates.len();
         let seen: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
         // Indexed files no longer present: by content hash, the sources a new file may have been renamed from.
@@ -242,8 +247,9 @@ impl Ingest<'_> {
         self.flush(&mut pending, &mut manifest, &mut report);
         report.interrupted |= self.cancel.is_cancelled();
 
-        // Files under a directory root (or given explicitly) that no longer exist leave the index (not after a
-        // cancellation: the walk's view may be incomplete).
+        // Files under a directory root (or given explicitly) that no longer exist leave the index, and so do the
+        // ones a hidden, ignore-file or glob rule now leaves out (not after a cancellation: the walk's view may be
+        // incomplete). A file that exists but was not reached (an unreadable folder) stays.
         let root_keys: Vec<String> = roots.iter().map(|r| root_key(r)).collect();
         let gone: Vec<String> = manifest
             .files
@@ -251,7 +257,7 @@ impl Ingest<'_> {
             .filter(|_| !report.interrupted)
             .filter(|key| !seen.contains(*key))
             .filter(|key| root_keys.iter().any(|root| is_under(key, root)))
-            .filter(|key| !Path::new(key.as_str()).exists())
+            .filter(|key| !Path::new(key.as_str()).exists() || excluded.iter().any(|e| is_under(key, e)))
             .cloned()
             .collect();
         for key in gone {
@@ -757,133 +763,6 @@ fn file_type_name(file_type: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Finds the supported files under `roots`. Symbolic links are followed only within the roots, loops end the
-/// descent with a failure, the index directory is not entered, and hidden entries (names starting with `.`) are
-/// not entered but listed as skipped. A file reached twice (through a link, or under two roots) is one
-/// candidate: its key is its canonical path.
-fn walk(roots: &[PathBuf], index_dir: Option<&Path>, report: &mut IngestReport) -> Vec<Candidate> {
-    let index_dir = index_dir.and_then(|d| d.canonicalize().ok());
-    let mut found = Vec::new();
-    let mut keys: HashMap<String, PathBuf> = HashMap::new();
-    for root in roots {
-        let canonical_root = match root.canonicalize() {
-            Ok(p) => p,
-            Err(e) => {
-                report.failures.push(IngestFailure {
-                    path: root.clone(),
-                    reason: format!("{}: cannot open: {e}", root.display()),
-                });
-                continue;
-            }
-        };
-        // Linked directories leading out of the root are not entered at all (a link to / must not walk /).
-        let mut outside: Vec<(PathBuf, String)> = Vec::new();
-        let mut hidden: Vec<(PathBuf, String)> = Vec::new();
-        let walker = WalkDir::new(root)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|entry| {
-                if entry.depth() == 0 {
-                    return true;
-                }
-                if entry.file_name().to_string_lossy().starts_with('.') {
-                    let what = if entry.file_type().is_dir() {
-                        "directory"
-                    } else {
-                        "file"
-                    };
-                    hidden.push((
-                        entry.path().to_path_buf(),
-                        format!("hidden {what} (name starts with '.'), not indexed"),
-                    ));
-                    return false;
-                }
-                if !entry.file_type().is_dir() {
-                    return true;
-                }
-                let target = entry.path().canonicalize().ok();
-                // Only directories can be the index; files need no canonicalisation here.
-                if target.is_some() && target == index_dir {
-                    return false;
-                }
-                if entry.path_is_symlink() {
-                    if let Some(target) = target.filter(|t| !t.starts_with(&canonical_root)) {
-                        outside.push((
-                            entry.path().to_path_buf(),
-                            format!(
-                                "symbolic link to {} outside {}, not followed",
-                                target.display(),
-                                root.display()
-                            ),
-                        ));
-                        return false;
-                    }
-                }
-                true
-            });
-        for entry in walker {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
-                    let reason = if err.loop_ancestor().is_some() {
-                        format!("{}: symbolic link loop, not followed", path.display())
-                    } else {
-                        format!(
-                            "{}: {}",
-                            path.display(),
-                            err.io_error().map_or(err.to_string(), |e| e.to_string())
-                        )
-                    };
-                    report.failures.push(IngestFailure { path, reason });
-                    continue;
-                }
-            };
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let path = entry.path().to_path_buf();
-            let canonical = match path.canonicalize() {
-                Ok(target) => target,
-                Err(e) => {
-                    report.failures.push(IngestFailure {
-                        reason: format!("{}: cannot resolve: {e}", path.display()),
-                        path,
-                    });
-                    continue;
-                }
-            };
-            // A link (or a path through a linked directory) must stay inside the root.
-            if !canonical.starts_with(&canonical_root) {
-                report.skipped.push((
-                    path.clone(),
-                    format!("symbolic link to {} outside {}", canonical.display(), root.display()),
-                ));
-                continue;
-            }
-            if rag_connectors::DocKind::from_path(&path).is_none() {
-                report.skipped.push((path, "unsupported file type".into()));
-                continue;
-            }
-            let key = source_key(&canonical);
-            match keys.get(&key) {
-                Some(first) => report.skipped.push((
-                    path.clone(),
-                    format!("the same file as {} (reached twice), indexed once", first.display()),
-                )),
-                None => {
-                    keys.insert(key.clone(), path.clone());
-                    found.push(Candidate { path, key });
-                }
-            }
-        }
-        report.skipped.append(&mut hidden);
-        report.skipped.append(&mut outside);
-    }
-    found
-}
-
 /// The key a file is stored under: its canonical absolute path (callers pass a canonicalised path), with `/`
 /// separators and without `.` components, so one file has one key whichever spelling or working directory
 /// reached it. Bytes of a name that are not UTF-8 are written `\xNN`, so distinct names keep distinct keys.
@@ -1108,6 +987,7 @@ mod tests {
             file_timeout: Duration::from_secs(30),
             max_chunks: 1000,
             progress: &crate::NoProgress,
+            rules: WalkRules::default(),
             cancel: &Cancel::new(),
         }
         .run(&[docs.to_path_buf()])

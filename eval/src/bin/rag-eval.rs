@@ -93,8 +93,12 @@ enum Command {
     /// The embedder alone: texts/s and tokens/s over a dataset's chunks (the ceiling for ingest throughput).
     BenchEmbed {
         /// BEIR dataset directory.
-        #[arg(long)]
-        dataset: PathBuf,
+        #[arg(long, required_unless_present = "synthetic")]
+        dataset: Option<PathBuf>,
+        /// Instead of a dataset: this many generated texts of about 200 words over the synthetic BERT's
+        /// vocabulary (`synth-bert`), for machines where nothing can be fetched.
+        #[arg(long, conflicts_with = "dataset")]
+        synthetic: Option<usize>,
         /// Only the first N documents.
         #[arg(long)]
         limit: Option<usize>,
@@ -169,6 +173,54 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a GGUF decoder with seeded random weights (llama or qwen2 family, a named shape, Q8_0 or Q4_K):
+    /// a model for speed and device checks where nothing can be fetched.
+    SynthGguf {
+        /// Output file.
+        out: PathBuf,
+        /// `llama` or `qwen2`.
+        #[arg(long, default_value = "qwen2")]
+        family: String,
+        /// `tiny`, `0.5b`, `1.5b` or `7b`.
+        #[arg(long, default_value = "tiny")]
+        shape: String,
+        /// `q8_0` or `q4_k`.
+        #[arg(long, default_value = "q4_k")]
+        quant: String,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Context length written in the metadata.
+        #[arg(long, default_value_t = 4096)]
+        context: usize,
+    },
+    /// Write a BERT of all-MiniLM-L6-v2's shape with random weights and its tokenizer, for `[embed] model = DIR`
+    /// with the candle backend.
+    SynthBert {
+        /// Output directory.
+        out: PathBuf,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Greedy decoding of one GGUF by two code paths: the CPU's decode step against a GPU (`--against cuda`) or
+    /// against the batched path that a GPU takes, on the CPU (`--against cpu-batched`). Prints the largest logit
+    /// difference and whether the chosen tokens agree; exits 2 when they do not or the difference is over
+    /// `--tolerance` (relative to the spread of each row's logits).
+    Parity {
+        /// The GGUF.
+        model: PathBuf,
+        /// What to compare the CPU's decode step with.
+        #[arg(long, value_enum, default_value = "cuda")]
+        against: ParityAgainst,
+        /// Tokens to generate.
+        #[arg(long, default_value_t = 24)]
+        steps: usize,
+        /// Largest logit difference allowed, as a share of the standard deviation of the row's logits (the CPU's
+        /// own two paths differ by up to about 0.12 on the generated models).
+        #[arg(long, default_value_t = 0.2)]
+        tolerance: f32,
+    },
     /// Write a synthetic corpus of short text documents (the ingest benchmark at scale).
     SynthCorpus {
         /// Output directory.
@@ -180,6 +232,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `rag-eval parity --against`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ParityAgainst {
+    Cuda,
+    CpuBatched,
 }
 
 /// `rag-eval load --endpoint`.
@@ -326,25 +385,34 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::BenchEmbed {
             dataset,
+            synthetic,
             limit,
             batch,
             sort,
         } => {
             let engine = Engine::from_config(config.clone())?;
-            let chunker = engine.chunker()?;
             let embedder = engine.embedder()?;
-            let mut docs = rag_eval::beir::read_corpus(&dataset.join("corpus.jsonl"))?;
-            docs.truncate(limit.unwrap_or(usize::MAX));
             let mut texts = Vec::new();
-            for d in &docs {
-                let text = format!("{}\n\n{}", d.title, d.text);
-                let doc = rag::connectors::load(std::path::Path::new("doc.txt"), text.as_bytes())?;
-                texts.extend(chunker.chunk(&doc).into_iter().map(|c| c.text));
+            if let Some(n) = synthetic {
+                texts.extend((0..n as u64).map(|i| rag_eval::synth_model::synthetic_text(i, 200)));
+            }
+            if let Some(dataset) = dataset {
+                let chunker = engine.chunker()?;
+                let mut docs = rag_eval::beir::read_corpus(&dataset.join("corpus.jsonl"))?;
+                docs.truncate(limit.unwrap_or(usize::MAX));
+                for d in &docs {
+                    let text = format!("{}\n\n{}", d.title, d.text);
+                    let doc = rag::connectors::load(std::path::Path::new("doc.txt"), text.as_bytes())?;
+                    texts.extend(chunker.chunk(&doc).into_iter().map(|c| c.text));
+                }
             }
             if sort {
                 texts.sort_by_key(|t| t.len());
             }
-            let tokenizer_path = rag::models::ModelStore::default_cache_dir().join("all-minilm-l6-v2/tokenizer.json");
+            let tokenizer_path = match &config.embed.model {
+                Some(dir) => dir.join("tokenizer.json"),
+                None => rag::models::ModelStore::default_cache_dir().join("all-minilm-l6-v2/tokenizer.json"),
+            };
             let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut tokens = 0usize;
             for t in &texts {
@@ -361,12 +429,17 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "{} texts, {tokens} tokens in {secs:.1} s: {:.1} texts/s, {:.0} tokens/s ({}, batch {batch}{})",
-                texts.len(),
-                texts.len() as f64 / secs,
-                tokens as f64 / secs,
-                embedder.describe(),
-                if sort { ", length-sorted" } else { "" }
+                "{}",
+                json!({
+                    "texts": texts.len(),
+                    "tokens": tokens,
+                    "seconds": secs,
+                    "texts_per_s": texts.len() as f64 / secs,
+                    "tokens_per_s": tokens as f64 / secs,
+                    "embedder": embedder.describe(),
+                    "batch": batch,
+                    "length_sorted": sort,
+                })
             );
             Ok(())
         }
@@ -410,9 +483,72 @@ fn run(args: Args) -> anyhow::Result<()> {
             let prefill = g.prompt_tokens as f64 / g.prefill.as_secs_f64();
             let decode = g.generated_tokens.saturating_sub(1) as f64 / g.decode.as_secs_f64().max(1e-9);
             println!(
-                "{{\"engine\": \"candle\", \"model\": {:?}, \"prompt_tokens\": {}, \"generated_tokens\": {}, \"prefill_tok_s\": {prefill:.1}, \"decode_tok_s\": {decode:.1}}}",
-                generator.model_id(), g.prompt_tokens, g.generated_tokens
+                "{}",
+                json!({
+                    "engine": "candle",
+                    "model": generator.model_id(),
+                    "runs_on": generator.describe(),
+                    "prompt_tokens": g.prompt_tokens,
+                    "generated_tokens": g.generated_tokens,
+                    "prefill_tok_s": (prefill * 10.0).round() / 10.0,
+                    "decode_tok_s": (decode * 10.0).round() / 10.0,
+                })
             );
+            Ok(())
+        }
+        Command::SynthGguf {
+            out,
+            family,
+            shape,
+            quant,
+            seed,
+            context,
+        } => {
+            use rag_eval::synth_model::{write_gguf, Family, Quant, Shape};
+            let shape_dims = Shape::named(&shape)?;
+            let started = std::time::Instant::now();
+            let bytes = write_gguf(
+                &out,
+                Family::parse(&family)?,
+                shape_dims,
+                Quant::parse(&quant)?,
+                seed,
+                context,
+            )?;
+            println!(
+                "{}",
+                json!({
+                    "path": out.display().to_string(),
+                    "family": family,
+                    "shape": shape,
+                    "quant": quant,
+                    "parameters": shape_dims.parameters(),
+                    "bytes": bytes,
+                    "seconds": started.elapsed().as_secs_f64(),
+                })
+            );
+            Ok(())
+        }
+        Command::SynthBert { out, seed } => {
+            let bytes = rag_eval::synth_model::write_bert(&out, seed)?;
+            println!("{}", json!({"path": out.display().to_string(), "bytes": bytes}));
+            Ok(())
+        }
+        Command::Parity {
+            model,
+            against,
+            steps,
+            tolerance,
+        } => {
+            let report = parity(&model, against, steps, config.generate.context_tokens.min(4096))?;
+            println!("{report}");
+            let agree = report["tokens_equal"].as_bool() == Some(true)
+                && report["max_diff_over_row_std"]
+                    .as_f64()
+                    .is_some_and(|d| d <= f64::from(tolerance));
+            if !agree {
+                anyhow::bail!("{}: the two paths disagree (tolerance {tolerance})", model.display());
+            }
             Ok(())
         }
         Command::BeirToFiles { dataset, out } => {
@@ -787,4 +923,48 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     std::fs::write(tmp.path(), bytes)?;
     tmp.persist(path).with_context(|| path.display().to_string())?;
     Ok(())
+}
+
+/// `rag-eval parity`: the CPU's decode step as the reference, against `against`; a JSON report.
+fn parity(
+    model: &std::path::Path,
+    against: ParityAgainst,
+    steps: usize,
+    context: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use rag::generate::GgufGenerator;
+    let prompt = rag::prompt::Prompt {
+        system: "Answer from the passages.".into(),
+        user: "[1] manuals/pump.pdf, page 3: The maximum operating pressure of the pump is 8 bar.\n\nQuestion: What is the maximum operating pressure?".into(),
+    };
+    let cpu = GgufGenerator::load(model, candle_core::Device::Cpu, context)?;
+    let ids = cpu.encode_prompt(&prompt)?;
+    let (reference, ref_tokens) = cpu.greedy_logits(&ids, steps, false)?;
+    let (other, other_tokens, label) = match against {
+        ParityAgainst::CpuBatched => {
+            let (rows, tokens) = cpu.greedy_logits(&ids, steps, true)?;
+            (rows, tokens, "cpu-batched".to_string())
+        }
+        ParityAgainst::Cuda => {
+            let device = rag::device::select(rag::config::DeviceChoice::Cuda)?;
+            let gpu = GgufGenerator::load(model, device, context)?;
+            let (rows, tokens) = gpu.greedy_logits(&ids, steps, false)?;
+            (rows, tokens, rag::generate::Generator::describe(&gpu))
+        }
+    };
+    let diff = rag_eval::synth_model::compare_logits(&reference, &other);
+    let first_divergence = ref_tokens.iter().zip(&other_tokens).position(|(a, b)| a != b);
+    Ok(json!({
+        "model": model.display().to_string(),
+        "against": label,
+        "prompt_tokens": ids.len(),
+        "steps": steps,
+        "tokens_equal": diff.finite && ref_tokens == other_tokens,
+        "first_divergence": first_divergence,
+        "finite": diff.finite,
+        "max_abs_diff": diff.max_diff,
+        "max_abs_logit": diff.max_logit,
+        "max_diff_over_row_std": diff.max_diff_over_std,
+        "tokens": ref_tokens,
+    }))
 }

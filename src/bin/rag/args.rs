@@ -73,6 +73,16 @@ pub(crate) enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Index hidden files and folders too (names starting with '.'; `.git` is never entered).
+        #[arg(long)]
+        hidden: bool,
+        /// Do not read .gitignore, .ignore and .ragignore files.
+        #[arg(long)]
+        no_ignore: bool,
+        /// Include files matching GLOB (then only those), or exclude them with '!GLOB'; repeatable, as
+        /// ripgrep's --glob (matched against the path under each given folder).
+        #[arg(short = 'g', long = "glob", value_name = "GLOB")]
+        globs: Vec<String>,
     },
     /// Answer a question from the indexed documents, with citations.
     Ask {
@@ -174,6 +184,14 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: IndexCommand,
     },
+    /// Print a shell completion script: `rag completions bash > /etc/bash_completion.d/rag` (bash, zsh, fish,
+    /// powershell, elvish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `rag man > /usr/local/share/man/man1/rag.1`.
+    Man,
     /// Manage models.
     Models {
         /// What to do.

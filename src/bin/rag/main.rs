@@ -97,9 +97,32 @@ fn set_thread_env(threads: usize) {
     }
 }
 
-fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
-    if let Command::Eval { args: eval_args } = &args.command {
-        return run_eval(&config, eval_args, args.index.as_deref());
+fn run(args: Args, mut config: rag::Config) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        Command::Eval { args: eval_args } => return run_eval(&config, eval_args, args.index.as_deref()),
+        Command::Completions { shell } => {
+            let mut command = <Args as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "rag", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let command = <Args as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .context("writing the man page")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Ingest {
+            hidden,
+            no_ignore,
+            globs,
+            ..
+        } => {
+            config.ingest.hidden |= *hidden;
+            config.ingest.ignore_files &= !*no_ignore;
+            config.ingest.globs.extend(globs.iter().cloned());
+        }
+        _ => {}
     }
     let mut engine = Engine::from_config(config).context("building the engine")?;
     engine.set_progress(Arc::new(render::TermProgress::new(args.quiet)));
@@ -115,7 +138,7 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
         }
     });
     match &args.command {
-        Command::Ingest { paths, json } => {
+        Command::Ingest { paths, json, .. } => {
             let report = engine.ingest(paths)?;
             let code = render::ingest_report(&report, *json);
             if report.interrupted {
@@ -170,7 +193,9 @@ fn run(args: Args, config: rag::Config) -> anyhow::Result<ExitCode> {
             let options = search_options(*k, *mode, path, kinds);
             chat::run(&engine, &options, *json, &INTERRUPTED)
         }
-        Command::Eval { .. } => unreachable!("handled before the engine is built"),
+        Command::Eval { .. } | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled before the engine is built")
+        }
         Command::Status { json } => {
             let status = engine.status()?;
             render::status(&status, *json);

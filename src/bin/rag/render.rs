@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use rag::{Answer, IndexStatus, IngestReport, SearchResult};
 use serde_json::{json, Value};
 
@@ -48,7 +48,13 @@ impl TermProgress {
         } else {
             String::new()
         };
-        eprintln!("rag: {label} {done}/{total} ({rate:.1}/s{eta})");
+        if label.starts_with("unpacking") {
+            // Byte counts, as people read them: "87.00 MiB/87.00 MiB (128.00 MiB/s)".
+            let (done, total, rate) = (HumanBytes(done), HumanBytes(total), HumanBytes(rate as u64));
+            eprintln!("rag: {label} {done}/{total} ({rate}/s{eta})");
+        } else {
+            eprintln!("rag: {label} {done}/{total} ({rate:.1}/s{eta})");
+        }
     }
 }
 
@@ -177,6 +183,14 @@ pub(crate) fn ingest_report(report: &IngestReport, json: bool) -> ExitCode {
             report.elapsed.as_secs_f64(),
             rate(report.n_chunks, report.elapsed),
         );
+        if !report.skipped_by.is_empty() {
+            let by: Vec<String> = report
+                .skipped_by
+                .iter()
+                .map(|(rule, n)| format!("{n} {rule}"))
+                .collect();
+            println!("skipped: {}", by.join(", "));
+        }
         if let Some(rss) = report.peak_rss_bytes {
             println!("peak memory (RSS): {:.0} MB", rss as f64 / 1e6);
         }
