@@ -2,11 +2,15 @@
 # The GPU check (issue 18): one prepared script for a lent GPU machine, where nothing can be fetched and at most
 # 64 MiB travels. It needs no model download and no Rust toolchain there:
 #
-#   bash eval/gpu-check.sh --prepare    # here: builds rag and rag-eval with `--features cuda`
+#   bash eval/gpu-check.sh --prepare [--pack]
+#                                       # here: builds rag and rag-eval with `--features cuda`
 #                                       # (toolkit from PyPI, eval/cuda-toolkit.sh), strips them into .gpu/
 #                                       # with libcudart (.ci/run does this too, and tests/cuda_build.rs runs
 #                                       # the result without a driver)
-#   bash eval/gpu-check.sh              # there (carry .gpu): parity, then speed; writes $OUT/gpu-check.json
+#                                       # --pack: rag-eval xz-compressed for the trip (the stripped CUDA
+#                                       # binary is 111 MB, 21 MB packed; at most 64 MiB travel)
+#   bash eval/gpu-check.sh              # there (carry .gpu/rag-eval.xz and .gpu/lib): parity, then speed;
+#                                       # writes $OUT/gpu-check.json
 #
 # On the device, in order, each step bounded by `timeout`:
 # 1. parity: the generated tiny decoders (llama and qwen2 families, Q8_0 and Q4_K) decoded greedily on the CPU
@@ -35,8 +39,11 @@ if [ "${1:-}" = "--prepare" ]; then
     strip "$carried/$bin"
   done
   cp -L "$CUDA_ROOT/lib/libcudart.so.13" "$carried/lib/"
-  du -h "$carried"/rag "$carried"/rag-eval "$carried"/lib/*
-  echo "prepared: carry .gpu (run: bash eval/gpu-check.sh)"
+  if [ "${2:-}" = "--pack" ]; then
+    xz -T0 -6 -c "$carried/rag-eval" > "$carried/rag-eval.xz"
+  fi
+  du -h "$carried"/rag* "$carried"/lib/*
+  echo "prepared: carry .gpu/rag-eval.xz and .gpu/lib (run: bash eval/gpu-check.sh)"
   exit 0
 fi
 
@@ -48,7 +55,17 @@ trap 'rm -rf "$work"' EXIT
 exec > >(tee "$out/gpu-check.log") 2>&1
 
 eval_bin="$carried/rag-eval"
-[ -x "$eval_bin" ] || { echo "no $eval_bin: run bash eval/gpu-check.sh --prepare first, and carry .gpu"; exit 2; }
+if [ ! -x "$eval_bin" ] && [ -f "$carried/rag-eval.xz" ]; then
+  eval_bin="$work/rag-eval"
+  if command -v xz >/dev/null; then
+    xz -d -c "$carried/rag-eval.xz" > "$eval_bin"
+  else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      "$carried/rag-eval.xz" "$eval_bin"
+  fi
+  chmod +x "$eval_bin"
+fi
+[ -x "$eval_bin" ] || { echo "no $eval_bin: run bash eval/gpu-check.sh --prepare --pack first, and carry .gpu"; exit 2; }
 
 # The CUDA libraries opened at run time: the carried libcudart, and cuBLAS, cuRAND and NVRTC from wherever the
 # machine has them (a CUDA toolkit, or the nvidia-* wheels beside PyTorch).

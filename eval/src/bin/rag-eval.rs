@@ -470,9 +470,14 @@ fn run(args: Args) -> anyhow::Result<()> {
                 ignore_eos: true,
                 ..Default::default()
             };
-            // One warm-up run (page-in of the weights), then the measured one.
+            // One warm-up run (page-in of the weights), then the measured one. The warm-up's prompt differs from
+            // its first token on, so the measured prefill cannot reuse its cached positions.
+            let warm_up = rag::prompt::Prompt {
+                system: "Warm up.".into(),
+                user: prompt.user.clone(),
+            };
             generator.generate(
-                &prompt,
+                &warm_up,
                 &rag::generate::GenerateOptions {
                     max_new_tokens: 4,
                     ..options.clone()
