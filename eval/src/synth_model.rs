@@ -744,6 +744,31 @@ pub fn compare_logits(a: &[Vec<f32>], b: &[Vec<f32>]) -> LogitDiff {
     out
 }
 
+/// Greedy choices of two runs over the same sequence (the second fed the first one's tokens): `(near_ties,
+/// disagreements)`. A step is a near-tie when the first run's two best logits are closer than the largest
+/// difference between the runs there (either choice is within their rounding); a disagreement is a different
+/// choice at any other step.
+pub fn greedy_agreement(a: &[Vec<f32>], b: &[Vec<f32>], a_tokens: &[u32], b_tokens: &[u32]) -> (usize, usize) {
+    let mut near_ties = 0;
+    let mut disagreements = 0;
+    for (i, (x, y)) in a.iter().zip(b).enumerate().take(a_tokens.len().min(b_tokens.len())) {
+        let (mut first, mut second) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+        for &v in x {
+            if v > first {
+                second = first;
+                first = v;
+            } else if v > second {
+                second = v;
+            }
+        }
+        let diff = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        let tie = first - second <= diff;
+        near_ties += usize::from(tie);
+        disagreements += usize::from(a_tokens[i] != b_tokens[i] && !tie);
+    }
+    (near_ties, disagreements)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

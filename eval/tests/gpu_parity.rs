@@ -31,12 +31,14 @@ fn cpu_and_cuda_agree_on_the_tiny_generated_models() -> Result<(), Box<dyn std::
             let cpu = rag::generate::GgufGenerator::load(&path, candle_core::Device::Cpu, 1024)?;
             let gpu = rag::generate::GgufGenerator::load(&path, device.clone(), 1024)?;
             let ids = cpu.encode_prompt(&prompt)?;
-            let (a, ta) = cpu.greedy_logits(&ids, 24, false)?;
-            let (b, tb) = gpu.greedy_logits(&ids, 24, false)?;
+            let (a, ta) = cpu.greedy_logits(&ids, 24, false, None)?;
+            let (b, tb) = gpu.greedy_logits(&ids, 24, false, Some(&ta))?;
             let report = rag_eval::synth_model::compare_logits(&a, &b);
             eprintln!("{family:?} {quant:?}: {report:?}");
             assert!(report.finite, "{family:?} {quant:?}: {report:?}");
-            assert_eq!(ta, tb, "{family:?} {quant:?}");
+            let (ties, disagreements) = rag_eval::synth_model::greedy_agreement(&a, &b, &ta, &tb);
+            eprintln!("{family:?} {quant:?}: {ties} near-ties, {disagreements} disagreements");
+            assert_eq!(disagreements, 0, "{family:?} {quant:?}: {ta:?} / {tb:?}");
             assert!(report.max_diff_over_std <= 0.2, "{family:?} {quant:?}: {report:?}");
         }
     }

@@ -47,8 +47,8 @@ fn generated_decoders_load_tokenize_and_agree_across_code_paths() -> TestResult 
             assert!(generator.tokenizer().token_to_id("<|im_end|>").is_some(), "{what}");
 
             let ids = generator.encode_prompt(&prompt)?;
-            let (step, step_tokens) = generator.greedy_logits(&ids, 12, false)?;
-            let (batched, batched_tokens) = generator.greedy_logits(&ids, 12, true)?;
+            let (step, step_tokens) = generator.greedy_logits(&ids, 12, false, None)?;
+            let (batched, batched_tokens) = generator.greedy_logits(&ids, 12, true, Some(&step_tokens))?;
             assert_eq!(step.len(), 13, "{what}");
             let report = rag_eval::synth_model::compare_logits(&step, &batched);
             eprintln!("{what}: {report:?}");
@@ -58,7 +58,12 @@ fn generated_decoders_load_tokenize_and_agree_across_code_paths() -> TestResult 
             // (one row, or a batch of rows): on these random models that moves a logit by up to ~0.12 of the
             // row's spread; a wrong rotary, cache or mask moves it by more than the spread.
             assert!(report.max_diff_over_std <= 0.2, "{what}: paths differ: {report:?}");
-            assert_eq!(step_tokens, batched_tokens, "{what}");
+            let (ties, disagreements) =
+                rag_eval::synth_model::greedy_agreement(&step, &batched, &step_tokens, &batched_tokens);
+            assert_eq!(
+                disagreements, 0,
+                "{what}: {ties} near-ties; {step_tokens:?} / {batched_tokens:?}"
+            );
             // Not one token over and over: the weights are random, not degenerate.
             let distinct: std::collections::HashSet<_> = step_tokens.iter().collect();
             assert!(distinct.len() > 1, "{what}: {step_tokens:?}");

@@ -220,10 +220,18 @@ impl GgufGenerator {
     }
 
     /// Greedy decoding from token ids on a cold cache, for comparing devices and code paths: the logits after
-    /// the prompt and after each of `steps` chosen tokens (`steps + 1` rows, when `prefill_all` is false), and
-    /// the tokens chosen. With `prefill_all`, each row is instead computed by running the whole sequence so far
-    /// as one prompt (the batched path a GPU takes for every step), from a cold cache each time.
-    pub fn greedy_logits(&self, ids: &[u32], steps: usize, prefill_all: bool) -> Result<(Vec<Vec<f32>>, Vec<u32>)> {
+    /// the prompt and after each of `steps` tokens (`steps + 1` rows), and the tokens chosen (the argmax of
+    /// each row but the last). The tokens fed back are the chosen ones, or `forced` (teacher forcing: another
+    /// run's tokens, so two runs compare logits over the same sequence). With `prefill_all`, each row is
+    /// computed by running the whole sequence so far as one prompt (the batched path a GPU takes for every
+    /// step), from a cold cache each time.
+    pub fn greedy_logits(
+        &self,
+        ids: &[u32],
+        steps: usize,
+        prefill_all: bool,
+        forced: Option<&[u32]>,
+    ) -> Result<(Vec<Vec<f32>>, Vec<u32>)> {
         let err = |e: candle_core::Error| Error::Generate(e.to_string());
         if ids.is_empty() || ids.len() + steps > self.context_tokens {
             return Err(Error::Generate(format!(
@@ -259,6 +267,7 @@ impl GgufGenerator {
                 break;
             }
             chosen.push(next);
+            let next = forced.and_then(|f| f.get(chosen.len() - 1).copied()).unwrap_or(next);
             context.push(next);
             logits = if prefill_all {
                 loaded.cached.clear();
