@@ -38,6 +38,16 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A container format (a zip-based office document, for example) that cannot be read, with why.
+    #[error("{path}: not a readable {what}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What it should have been ("a .docx").
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The PDF is encrypted and no password is known.
     #[error("{path}: PDF is encrypted")]
     PdfEncrypted {

@@ -15,6 +15,8 @@ pub enum DocKind {
     Html,
     /// PDF with a text layer.
     Pdf,
+    /// Word (`.docx`, Office Open XML).
+    Docx,
     /// Source code; the payload names the language as its usual extension.
     Code(&'static str),
 }
@@ -41,6 +43,7 @@ impl DocKind {
             "md" | "markdown" | "mdx" => DocKind::Markdown,
             "html" | "htm" | "xhtml" => DocKind::Html,
             "pdf" => DocKind::Pdf,
+            "docx" => DocKind::Docx,
             other => DocKind::Code(CODE_EXTENSIONS.iter().copied().find(|e| *e == other)?),
         })
     }
@@ -52,6 +55,7 @@ impl DocKind {
             DocKind::Markdown => "md",
             DocKind::Html => "html",
             DocKind::Pdf => "pdf",
+            DocKind::Docx => "docx",
             DocKind::Code(ext) => ext,
         }
     }
@@ -62,6 +66,7 @@ impl DocKind {
             DocKind::Text | DocKind::Markdown | DocKind::Code(_) => Box::new(crate::text::TextConnector(self)),
             DocKind::Html => Box::new(crate::html::HtmlConnector),
             DocKind::Pdf => Box::new(crate::pdf::PdfConnector),
+            DocKind::Docx => Box::new(crate::docx::DocxConnector),
         }
     }
 }
@@ -77,6 +82,7 @@ mod tests {
         assert_eq!(kind("notes.md"), Some("md"));
         assert_eq!(kind("x.htm"), Some("html"));
         assert_eq!(kind("m.pdf"), Some("pdf"));
+        assert_eq!(kind("Report.DOCX"), Some("docx"));
         assert_eq!(kind("main.rs"), Some("rs"));
         assert_eq!(kind("Makefile"), Some("make"));
         assert_eq!(kind("photo.jpg"), None);

@@ -3,13 +3,15 @@
 //! This crate is *not* about chunking, embeddings or indexes: it does no network I/O and knows nothing of the
 //! engine.
 //! Every byte of extracted text can be mapped back to where it came from ([`Document::locate`]): a line span
-//! for plain text, markdown and code, a page for PDF, a section heading for HTML.
+//! for plain text, markdown and code, a page for PDF, a section heading for HTML and Word.
 //!
 //! The set of formats is closed: [`DocKind::from_path`] picks one by file extension, and
 //! [`DocKind::connector`] returns the [`Connector`] for it.
 
+mod archive;
 mod decode;
 mod document;
+mod docx;
 mod error;
 mod html;
 mod kind;

@@ -202,7 +202,7 @@ impl Chunker for TokenChunker {
             for (offset, text) in segments(section) {
                 let base = base + offset;
                 let found: Box<dyn Iterator<Item = (usize, &str)>> = match doc.kind {
-                    DocKind::Markdown => Box::new(self.markdown.chunk_indices(text)),
+                    DocKind::Markdown | DocKind::Docx => Box::new(self.markdown.chunk_indices(text)),
                     _ => Box::new(self.text.chunk_indices(text)),
                 };
                 for (o, t) in found {
