@@ -58,6 +58,14 @@ pub enum LocationMap {
     Pages(Vec<usize>),
     /// The text is extracted markup; each entry is the byte offset of a heading and the heading's text.
     Sections(Vec<(usize, String)>),
+    /// The text is a sequence of numbered parts (slides, notebook cells, messages, chapters); each entry is the
+    /// byte offset where a part starts and its number. A part's number is stored as a page would be
+    /// ([`Location::pages`]); the format names the unit ([`describe_place`]).
+    Parts(Vec<(usize, u32)>),
+    /// The text is rows of tables (spreadsheets); each entry is the byte offset where a line of text starts and
+    /// the row number it came from in its sheet, stored as [`Location::lines`]. The sheet is the outline
+    /// heading above (a level-1 heading per sheet).
+    Rows(Vec<(usize, u32)>),
 }
 
 /// Where a span of document text came from in its source file.
@@ -116,6 +124,12 @@ impl Document {
                 let idx = headings.partition_point(|(offset, _)| *offset <= start);
                 location.section = idx.checked_sub(1).map(|i| headings[i].1.clone());
             }
+            LocationMap::Parts(starts) => {
+                location.pages = Some((number_at(starts, start), number_at(starts, last)));
+            }
+            LocationMap::Rows(starts) => {
+                location.lines = Some((number_at(starts, start), number_at(starts, last)));
+            }
         }
         if let Some(path) = self.section_path(start) {
             location.section = Some(path);
@@ -164,31 +178,99 @@ impl Document {
         any
     }
 
+    /// Byte offsets where the text may not be crossed by one chunk, so that a citation names one page, slide,
+    /// cell, message, chapter or sheet; always starts with 0.
+    pub fn hard_boundaries(&self) -> Vec<usize> {
+        let mut starts: Vec<usize> = match &self.map {
+            LocationMap::Pages(starts) => starts.clone(),
+            LocationMap::Parts(starts) => starts.iter().map(|&(offset, _)| offset).collect(),
+            LocationMap::Rows(_) => self.outline.iter().filter(|h| h.level == 1).map(|h| h.offset).collect(),
+            LocationMap::Lines | LocationMap::Sections(_) => Vec::new(),
+        };
+        starts.retain(|&s| s > 0 && s < self.text.len());
+        starts.insert(0, 0);
+        starts.dedup();
+        starts
+    }
+
     /// The 1-based line number holding byte `offset`.
     fn line_of(&self, offset: usize) -> u32 {
         self.line_starts.partition_point(|&s| s <= offset) as u32
     }
 }
 
-impl Location {
-    /// A short human-readable form: `page 3`, `pages 3-4`, `lines 12-30`, `§ Installation`.
-    pub fn describe(&self) -> String {
-        let span = |word: &str, (a, b): (u32, u32)| {
-            if a == b {
-                format!("{word} {a}")
-            } else {
-                format!("{word}s {a}-{b}")
-            }
-        };
-        if let Some(pages) = self.pages {
-            span("page", pages)
-        } else if let Some(lines) = self.lines {
-            span("line", lines)
-        } else if let Some(section) = &self.section {
-            format!("§ {section}")
+/// The number of the part holding byte `offset` in a [`LocationMap::Parts`] or [`LocationMap::Rows`] table.
+fn number_at(starts: &[(usize, u32)], offset: usize) -> u32 {
+    let idx = starts.partition_point(|&(s, _)| s <= offset);
+    idx.checked_sub(1)
+        .map_or_else(|| starts.first().map_or(1, |s| s.1), |i| starts[i].1)
+}
+
+/// What a format's numbered parts and lines are called in a citation.
+struct Units {
+    /// The word for what [`Location::pages`] counts: `page`, `slide`, `cell`, `message`, `chapter`.
+    part: &'static str,
+    /// The word for what [`Location::lines`] counts: `line`, or `row` in a sheet.
+    line: &'static str,
+    /// The section is named with the part (`slide 3 (Results)`) or before the rows (`sheet Sales, rows 2-9`).
+    section_with_part: bool,
+}
+
+fn units(kind: &str) -> Units {
+    let (part, line) = match kind {
+        "pptx" | "odp" => ("slide", "line"),
+        "ipynb" => ("cell", "line"),
+        "eml" | "mbox" => ("message", "line"),
+        "epub" => ("chapter", "line"),
+        "image" => ("image", "line"),
+        k if DocKind::is_sheet_name(k) => ("page", "row"),
+        _ => ("page", "line"),
+    };
+    Units {
+        part,
+        line,
+        section_with_part: part != "page" || line == "row",
+    }
+}
+
+/// Where a span is, in words, for the document kind named `kind` ([`DocKind::name`]): `page 3`, `lines 12-30`,
+/// `slide 4 (Results)`, `cell 7`, `message 2 (Re: pumps)`, `sheet Sales, rows 2-40`, `section "Setup"`; `None`
+/// when nothing is known.
+pub fn describe_place(
+    kind: &str,
+    lines: Option<(u32, u32)>,
+    pages: Option<(u32, u32)>,
+    section: Option<&str>,
+) -> Option<String> {
+    let span = |word: &str, (a, b): (u32, u32)| {
+        if a == b {
+            format!("{word} {a}")
         } else {
-            format!("bytes {}-{}", self.byte_start, self.byte_end)
+            format!("{word}s {a}-{b}")
         }
+    };
+    let units = units(kind);
+    let section = section.map(str::trim).filter(|s| !s.is_empty());
+    Some(match (pages, lines, section) {
+        (Some(pages), _, Some(section)) if units.section_with_part => {
+            format!("{} ({section})", span(units.part, pages))
+        }
+        (Some(pages), _, _) => span(units.part, pages),
+        (None, Some(lines), Some(section)) if units.line == "row" => {
+            format!("sheet {section}, {}", span(units.line, lines))
+        }
+        (None, Some(lines), _) => span(units.line, lines),
+        (None, None, Some(section)) => format!("section \"{section}\""),
+        (None, None, None) => return None,
+    })
+}
+
+impl Location {
+    /// A short human-readable form for a document of kind `kind`: `page 3`, `pages 3-4`, `lines 12-30`,
+    /// `slide 2 (Results)`, `sheet Sales, rows 2-9`, `section "Installation"` (see [`describe_place`]).
+    pub fn describe(&self, kind: &str) -> String {
+        describe_place(kind, self.lines, self.pages, self.section.as_deref())
+            .unwrap_or_else(|| format!("bytes {}-{}", self.byte_start, self.byte_end))
     }
 }
 
@@ -218,7 +300,7 @@ mod tests {
         // "bb\n" ends with a newline: still only line 2.
         assert_eq!(doc.locate(2..5).lines, Some((2, 2)));
         assert_eq!(doc.locate(2..9).lines, Some((2, 3)));
-        assert_eq!(doc.locate(2..9).describe(), "lines 2-3");
+        assert_eq!(doc.locate(2..9).describe("txt"), "lines 2-3");
         // Out-of-range spans are clamped, never panic.
         assert_eq!(doc.locate(100..200).lines, Some((4, 4)));
     }
@@ -229,8 +311,8 @@ mod tests {
         let starts = vec![0, 5, 10];
         let doc = Document::new(DocKind::Pdf, text, LocationMap::Pages(starts));
         assert_eq!(doc.locate(0..3).pages, Some((1, 1)));
-        assert_eq!(doc.locate(5..8).describe(), "page 2");
-        assert_eq!(doc.locate(2..12).describe(), "pages 1-3");
+        assert_eq!(doc.locate(5..8).describe("pdf"), "page 2");
+        assert_eq!(doc.locate(2..12).describe("pdf"), "pages 1-3");
     }
 
     #[test]
@@ -238,6 +320,53 @@ mod tests {
         let map = LocationMap::Sections(vec![(0, "Intro".into()), (10, "Usage".into())]);
         let doc = Document::new(DocKind::Html, "x".repeat(20), map);
         assert_eq!(doc.locate(3..5).section.as_deref(), Some("Intro"));
-        assert_eq!(doc.locate(12..15).describe(), "§ Usage");
+        assert_eq!(doc.locate(12..15).describe("html"), "section \"Usage\"");
+    }
+
+    #[test]
+    fn parts_and_rows_are_numbered_and_named_by_kind() {
+        let doc = Document::new(
+            DocKind::Slides("pptx"),
+            "# One\na\n# Two\nb\n".into(),
+            LocationMap::Parts(vec![(0, 1), (8, 2)]),
+        );
+        assert_eq!(doc.locate(8..12).pages, Some((2, 2)));
+        assert_eq!(doc.hard_boundaries(), vec![0, 8]);
+        assert_eq!(
+            describe_place("pptx", None, Some((2, 2)), Some("Two")).unwrap(),
+            "slide 2 (Two)"
+        );
+        assert_eq!(describe_place("ipynb", None, Some((3, 4)), None).unwrap(), "cells 3-4");
+        assert_eq!(
+            describe_place("xlsx", Some((2, 9)), None, Some("Sales")).unwrap(),
+            "sheet Sales, rows 2-9"
+        );
+        assert_eq!(describe_place("pdf", None, Some((3, 3)), Some("x")).unwrap(), "page 3");
+        assert_eq!(
+            describe_place("md", Some((1, 3)), None, Some("x")).unwrap(),
+            "lines 1-3"
+        );
+        let mut sheet = Document::new(
+            DocKind::Sheet("xlsx"),
+            "# S\nr2\nr3\n# T\nr5\n".into(),
+            LocationMap::Rows(vec![(0, 1), (4, 2), (7, 3), (14, 5)]),
+        );
+        sheet.outline = vec![
+            Heading {
+                offset: 0,
+                end: 4,
+                level: 1,
+                text: "S".into(),
+            },
+            Heading {
+                offset: 10,
+                end: 14,
+                level: 1,
+                text: "T".into(),
+            },
+        ];
+        assert_eq!(sheet.locate(4..10).lines, Some((2, 3)));
+        assert_eq!(sheet.locate(14..17).lines, Some((5, 5)));
+        assert_eq!(sheet.hard_boundaries(), vec![0, 10]);
     }
 }

@@ -13,7 +13,8 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::archive;
-use crate::document::{join_path, Document, Heading, LocationMap};
+use crate::blocks::{push_xml_text, Blocks};
+use crate::document::Document;
 use crate::{Connector, DocKind, Error};
 
 /// The document part, at most this many bytes once inflated.
@@ -63,75 +64,6 @@ fn heading_level(style: &str) -> u8 {
         .unwrap_or(0)
 }
 
-fn entity(name: &str) -> Option<char> {
-    match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        _ => None,
-    }
-}
-
-/// The output being built: text, section starts and headings.
-#[derive(Default)]
-struct Out {
-    text: String,
-    outline: Vec<Heading>,
-}
-
-impl Out {
-    fn block(&mut self, line: &str, level: u8) {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if line.is_empty() {
-            return;
-        }
-        if !self.text.is_empty() {
-            self.text.push_str("\n\n");
-        }
-        let offset = self.text.len();
-        if level > 0 {
-            self.text.push_str(&"#".repeat(level as usize));
-            self.text.push(' ');
-        }
-        self.text.push_str(&line);
-        if level > 0 {
-            self.outline.push(Heading {
-                offset,
-                end: self.text.len(),
-                level,
-                text: line,
-            });
-        }
-    }
-
-    fn table(&mut self, rows: Vec<Vec<String>>) {
-        let mut rows = rows.into_iter().filter(|r| r.iter().any(|c| !c.trim().is_empty()));
-        let Some(header) = rows.next() else { return };
-        let mut any = false;
-        for row in rows {
-            any = true;
-            let cells: Vec<String> = row
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| !c.trim().is_empty())
-                .map(
-                    |(i, c)| match header.get(i).map(|h| h.trim()).filter(|h| !h.is_empty()) {
-                        Some(h) => format!("{h}: {}", c.trim()),
-                        None => c.trim().to_string(),
-                    },
-                )
-                .collect();
-            self.block(&cells.join("; "), 0);
-        }
-        if !any {
-            // A table of one row: its cells as they are.
-            self.block(&header.join("; "), 0);
-        }
-    }
-}
-
 fn parse(path: &Path, xml: &[u8]) -> Result<Document, Error> {
     let invalid = |reason: String| Error::Invalid {
         path: path.to_path_buf(),
@@ -141,7 +73,7 @@ fn parse(path: &Path, xml: &[u8]) -> Result<Document, Error> {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut state = State::default();
-    let mut out = Out::default();
+    let mut out = Blocks::default();
     loop {
         let event = reader
             .read_event_into(&mut buf)
@@ -224,50 +156,16 @@ fn parse(path: &Path, xml: &[u8]) -> Result<Document, Error> {
                 }
                 _ => {}
             },
-            Event::Text(t) if state.in_text => {
-                let text = t.decode().map_err(|e| invalid(format!("text encoding: {e}")))?;
-                state.paragraph.push_str(&text);
-            }
-            Event::CData(t) if state.in_text => {
-                state.paragraph.push_str(&String::from_utf8_lossy(&t));
-            }
-            Event::GeneralRef(r) if state.in_text => {
-                if let Ok(Some(c)) = r.resolve_char_ref() {
-                    state.paragraph.push(c);
-                } else if let Some(c) = entity(&String::from_utf8_lossy(&r)) {
-                    state.paragraph.push(c);
-                }
+            ref text @ (Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)) if state.in_text => {
+                push_xml_text(text, &mut state.paragraph).map_err(invalid)?;
             }
             Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
-    if out.text.trim().is_empty() {
-        return Err(Error::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    let sections: Vec<(usize, String)> = out
-        .outline
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let mut path: Vec<&Heading> = Vec::new();
-            for heading in &out.outline[..=i] {
-                while path.last().is_some_and(|last| last.level >= heading.level) {
-                    path.pop();
-                }
-                path.push(heading);
-            }
-            (h.offset, join_path(&path).unwrap_or_default())
-        })
-        .collect();
-    let title = state.doc_title.or_else(|| out.outline.first().map(|h| h.text.clone()));
-    let mut doc = Document::new(DocKind::Docx, out.text, LocationMap::Sections(sections));
-    doc.outline = out.outline;
-    doc.title = title;
-    Ok(doc)
+    let title = state.doc_title;
+    out.into_sectioned(path, DocKind::Docx, title)
 }
 
 #[cfg(test)]

@@ -32,14 +32,30 @@ pub enum Error {
         /// What the PDF parser reported.
         reason: String,
     },
-    /// The PDF parsed but holds no text layer (for example a scan).
-    #[error("{path}: PDF has no extractable text (scanned?)")]
+    /// The PDF parsed but holds no text, neither in a text layer nor by OCR of its pages.
+    #[error("{path}: PDF has no extractable text (no text layer, and OCR found none)")]
     PdfNoText {
         /// The file.
         path: PathBuf,
     },
+    /// The file's text can only be had by OCR (a scan, an image), and the OCR programs are not installed.
+    #[error("{path}: needs OCR: {hint}")]
+    NeedsOcr {
+        /// The file.
+        path: PathBuf,
+        /// What to install (`install tesseract-ocr`).
+        hint: &'static str,
+    },
+    /// OCR ran on the file and failed (a corrupt image, a program that stopped).
+    #[error("{path}: OCR failed: {reason}")]
+    Ocr {
+        /// The file.
+        path: PathBuf,
+        /// What the OCR program reported.
+        reason: String,
+    },
     /// A container format (a zip-based office document, for example) that cannot be read, with why.
-    #[error("{path}: not a readable {what}: {reason}")]
+    #[error("{path}: unreadable as {what}: {reason}")]
     Invalid {
         /// The file.
         path: PathBuf,

@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(doc.title.as_deref(), Some("Ops guide"));
         assert_eq!(doc.text, "Startup\n\nOpen the inlet valve.\n\nShutdown\n\nClose it.");
         let at = doc.text.find("Close").unwrap();
-        assert_eq!(doc.locate(at..at + 5).describe(), "§ Shutdown");
+        assert_eq!(doc.locate(at..at + 5).describe("html"), "section \"Shutdown\"");
         let at = doc.text.find("inlet").unwrap();
         assert_eq!(doc.locate(at..at + 5).section.as_deref(), Some("Startup"));
     }

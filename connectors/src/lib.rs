@@ -3,22 +3,35 @@
 //! This crate is *not* about chunking, embeddings or indexes: it does no network I/O and knows nothing of the
 //! engine.
 //! Every byte of extracted text can be mapped back to where it came from ([`Document::locate`]): a line span
-//! for plain text, markdown and code, a page for PDF, a section heading for HTML and Word.
+//! for plain text, markdown and code, a page for PDF, a heading path for HTML, Word and OpenDocument text, a
+//! slide, a notebook cell, a mail message or a book chapter, a sheet and its rows for spreadsheets.
 //!
 //! The set of formats is closed: [`DocKind::from_path`] picks one by file extension, and
 //! [`DocKind::connector`] returns the [`Connector`] for it.
 
 mod archive;
+mod blocks;
 mod decode;
 mod document;
 mod docx;
+mod epub;
 mod error;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 mod html;
+mod image;
 mod kind;
+mod mail;
+mod notebook;
+mod ocr;
+mod odf;
 mod pdf;
+mod rtf;
+mod sheet;
+mod slides;
 mod text;
 
-pub use document::{join_path, Document, Heading, Location, LocationMap, PATH_SEPARATOR};
+pub use document::{describe_place, join_path, Document, Heading, Location, LocationMap, PATH_SEPARATOR};
 pub use error::Error;
 pub use kind::DocKind;
 pub use pdf::in_pdf_extraction;

@@ -76,14 +76,72 @@ impl Connector for PdfConnector {
                 });
             }
         };
+        let mut pages = pages;
+        let warnings = ocr_blank_pages(path, bytes, &mut pages)?;
         let (text, starts) = join_pages(&pages);
         if text.trim().is_empty() {
             return Err(Error::PdfNoText {
                 path: path.to_path_buf(),
             });
         }
-        Ok(Document::new(DocKind::Pdf, text, LocationMap::Pages(starts)))
+        let mut doc = Document::new(DocKind::Pdf, text, LocationMap::Pages(starts));
+        doc.warnings = warnings;
+        Ok(doc)
     }
+}
+
+/// Reads the pages without a text layer (scans) by OCR, when the OCR programs are installed; the warnings
+/// to report. Without them, a PDF with no text at all is [`Error::NeedsOcr`], and one with some text gets a
+/// warning counting the pages left out.
+fn ocr_blank_pages(path: &Path, bytes: &[u8], pages: &mut [String]) -> Result<Vec<String>, Error> {
+    let blank: Vec<usize> = (0..pages.len()).filter(|&i| pages[i].trim().is_empty()).collect();
+    if blank.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = blank.len() == pages.len();
+    let (Some(tesseract), Some(pdftoppm)) = (crate::ocr::tesseract(), crate::ocr::pdftoppm()) else {
+        let hint = crate::ocr::install_hint(path);
+        if all {
+            return Err(Error::NeedsOcr {
+                path: path.to_path_buf(),
+                hint,
+            });
+        }
+        return Ok(vec![format!(
+            "{} page(s) without a text layer not read: they need OCR ({hint})",
+            blank.len()
+        )]);
+    };
+    let mut warnings = Vec::new();
+    let mut read = 0;
+    let mut errors = Vec::new();
+    for &i in blank.iter().take(crate::ocr::MAX_PAGES) {
+        match crate::ocr::pdf_page_text(tesseract, pdftoppm, bytes, i as u32 + 1) {
+            Ok(text) => {
+                read += usize::from(!text.trim().is_empty());
+                pages[i] = text;
+            }
+            Err(e) => errors.push(format!("page {}: {e}", i + 1)),
+        }
+    }
+    if all && read == 0 && !errors.is_empty() {
+        return Err(Error::Ocr {
+            path: path.to_path_buf(),
+            reason: errors.swap_remove(0),
+        });
+    }
+    if read > 0 {
+        warnings.push(format!("{read} page(s) without a text layer read by OCR"));
+    }
+    if blank.len() > crate::ocr::MAX_PAGES {
+        warnings.push(format!(
+            "{} page(s) past the first {} without a text layer not read by OCR",
+            blank.len() - crate::ocr::MAX_PAGES,
+            crate::ocr::MAX_PAGES
+        ));
+    }
+    warnings.extend(errors.into_iter().map(|e| format!("OCR failed on {e}")));
+    Ok(warnings)
 }
 
 /// Joins page texts with blank lines, returning the text and the byte offset where each page starts.

@@ -5,6 +5,7 @@
 //! - [`retrieval`]: the retrieval evaluation behind `rag eval retrieval`.
 
 pub mod beir;
+pub mod formats;
 pub mod inject;
 pub mod load;
 pub mod metrics;

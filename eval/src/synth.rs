@@ -74,6 +74,21 @@ impl Rng {
     }
 }
 
+/// An endless, deterministic stream of maintenance-log sentences ("The pump of unit 412 was inspected
+/// according to the logbook."), the text of generated corpora.
+pub fn sentences(seed: u64) -> impl Iterator<Item = String> {
+    let mut rng = Rng(seed.max(1));
+    std::iter::from_fn(move || {
+        let unit = rng.next() % 900 + 100;
+        Some(format!(
+            "The {} of unit {unit} {} {}.",
+            rng.pick(SUBJECTS),
+            rng.pick(ACTIONS),
+            rng.pick(DETAILS)
+        ))
+    })
+}
+
 /// Writes `n` documents under `out` (`out/NNN/doc-NNNNNN.txt`); returns the bytes written.
 pub fn write_corpus(out: &Path, n: usize, seed: u64) -> std::io::Result<u64> {
     let mut rng = Rng(seed.max(1));

@@ -8,7 +8,7 @@
 //! document title and the headings above it, embedded and indexed with its text, and a chunk that would hold
 //! nothing but headings is not kept when a chunk follows it (those headings are in the next chunk's context).
 
-use rag_connectors::{DocKind, Document, Location, LocationMap};
+use rag_connectors::{Document, Location};
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
@@ -185,24 +185,23 @@ impl Chunker for TokenChunker {
     }
 
     fn chunk_at_most(&self, doc: &Document, max: usize) -> Option<Vec<Chunk>> {
-        // Pages are hard boundaries: a chunk never spans two pages, so a citation names one page.
-        let sections: Vec<(usize, &str)> = match &doc.map {
-            LocationMap::Pages(starts) => starts
-                .iter()
-                .enumerate()
-                .map(|(i, &start)| {
-                    let end = starts.get(i + 1).copied().unwrap_or(doc.text.len());
-                    (start, &doc.text[start..end])
-                })
-                .collect(),
-            _ => vec![(0, doc.text.as_str())],
-        };
+        // Pages (slides, cells, messages, chapters, sheets) are hard boundaries: a chunk never spans two, so a
+        // citation names one.
+        let starts = doc.hard_boundaries();
+        let sections: Vec<(usize, &str)> = starts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &start)| {
+                let end = starts.get(i + 1).copied().unwrap_or(doc.text.len());
+                doc.text.get(start..end).map(|text| (start, text))
+            })
+            .collect();
         let mut pieces: Vec<(usize, &str)> = Vec::new();
         for (base, section) in sections {
             for (offset, text) in segments(section) {
                 let base = base + offset;
                 let found: Box<dyn Iterator<Item = (usize, &str)>> = match doc.kind {
-                    DocKind::Markdown | DocKind::Docx => Box::new(self.markdown.chunk_indices(text)),
+                    kind if kind.is_markdown_shaped() => Box::new(self.markdown.chunk_indices(text)),
                     _ => Box::new(self.text.chunk_indices(text)),
                 };
                 for (o, t) in found {
@@ -250,6 +249,7 @@ impl Chunker for TokenChunker {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use rag_connectors::{DocKind, LocationMap};
 
     pub(crate) use crate::testing::word_tokenizer;
 

@@ -55,23 +55,11 @@ pub fn display_path(key: &str) -> String {
 impl Passage {
     /// Where the passage comes from: `manuals/pump.pdf, page 3`, `notes/ops.md, lines 12-30`.
     pub fn describe(&self) -> String {
-        let span = |word: &str, (a, b): (u32, u32)| {
-            if a == b {
-                format!("{word} {a}")
-            } else {
-                format!("{word}s {a}-{b}")
-            }
-        };
-        let place = if let Some(pages) = self.pages {
-            span("page", pages)
-        } else if let Some(lines) = self.lines {
-            span("line", lines)
-        } else if let Some(section) = &self.section {
-            format!("section \"{section}\"")
-        } else {
-            return display_path(&self.source);
-        };
-        format!("{}, {place}", display_path(&self.source))
+        let path = display_path(&self.source);
+        match rag_connectors::describe_place(&self.kind, self.lines, self.pages, self.section.as_deref()) {
+            Some(place) => format!("{path}, {place}"),
+            None => path,
+        }
     }
 
     /// The byte span in the extracted document text.

@@ -75,7 +75,7 @@ pub fn make(root: &Path) -> (PathBuf, Vec<Case>) {
     add(
         "pdf without a text layer",
         path,
-        Expect::Failed(&["no extractable text"]),
+        Expect::Failed(&["no extractable text", "needs OCR"]),
     );
 
     // Binary data behind text extensions.
@@ -217,7 +217,138 @@ pub fn make(root: &Path) -> (PathBuf, Vec<Case>) {
         Expect::Indexed("gasket torque table"),
     );
 
+    documents(&dir, &mut add);
+
     (dir, cases)
+}
+
+/// Hostile office files, books, mail, notebooks and images (issue 13).
+fn documents(dir: &Path, add: &mut impl FnMut(&'static str, PathBuf, Expect)) {
+    use rag_connectors::fixtures;
+    use std::io::Write;
+
+    // Zip bombs: a tiny file whose part inflates to 300 MB.
+    let bomb = |first: &[(&str, &[u8])], part: &str| {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in first {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.start_file(part, options.large_file(true)).unwrap();
+        let block = vec![b'a'; 1 << 20];
+        for _ in 0..300 {
+            zip.write_all(&block).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    };
+    let path = dir.join("bomb.xlsx");
+    std::fs::write(&path, bomb(&[], "xl/worksheets/sheet1.xml")).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 2 << 20);
+    add("zip bomb in an .xlsx", path, Expect::Failed(&["zip bomb"]));
+    let path = dir.join("bomb.epub");
+    let container: &[u8] = br#"<container><rootfiles><rootfile full-path="content.opf"/></rootfiles></container>"#;
+    std::fs::write(&path, bomb(&[("META-INF/container.xml", container)], "content.opf")).unwrap();
+    add("zip bomb in an .epub", path, Expect::Failed(&["zip bomb"]));
+
+    // Archives with many entries: a few thousand are read; past the limit, one clear failure.
+    let many = |n: usize| {
+        let mut entries: Vec<(String, Vec<u8>)> = (0..n).map(|i| (format!("junk/{i}.txt"), vec![b'x'; 8])).collect();
+        let doc = fixtures::docx(
+            "Crowded",
+            &[fixtures::Block::Paragraph(
+                "The crowded archive names the slipway winch.".into(),
+            )],
+        );
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(doc)).unwrap();
+        for i in 0..zip.len() {
+            let mut entry = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            let name = entry.name().unwrap().into_owned();
+            entries.push((name, bytes));
+        }
+        let refs: Vec<(&str, Vec<u8>)> = entries.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        fixtures::zip(&refs, false)
+    };
+    let path = dir.join("crowded.docx");
+    std::fs::write(&path, many(5_000)).unwrap();
+    add("a .docx with 5,000 entries", path, Expect::Indexed("slipway winch"));
+    let path = dir.join("overcrowded.docx");
+    std::fs::write(&path, many(30_000)).unwrap();
+    add("a .docx with 30,000 entries", path, Expect::Failed(&["entries"]));
+
+    // A sheet of a million empty rows, then one that says something.
+    let mut sheet = String::from(
+        r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Note</t></is></c></row>"#,
+    );
+    for r in 2..1_000_002 {
+        sheet.push_str(&format!(r#"<row r="{r}"/>"#));
+    }
+    sheet.push_str(r#"<row r="1000002"><c r="A1000002" t="inlineStr"><is><t>the forklift battery charger is in bay four</t></is></c></row></sheetData></worksheet>"#);
+    let mut book =
+        zip::ZipArchive::new(std::io::Cursor::new(fixtures::xlsx(&[("Log", vec![vec!["x".into()]])]))).unwrap();
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..book.len() {
+        let mut entry = book.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        if entry.name().unwrap() == "xl/worksheets/sheet1.xml" {
+            bytes = sheet.clone().into_bytes();
+        }
+        let name = entry.name().unwrap().into_owned();
+        entries.push((name, bytes));
+    }
+    let refs: Vec<(&str, Vec<u8>)> = entries.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let path = dir.join("million-empty-rows.xlsx");
+    std::fs::write(&path, fixtures::zip(&refs, false)).unwrap();
+    add(
+        "a sheet with a million empty rows",
+        path,
+        Expect::Indexed("forklift battery charger"),
+    );
+
+    // A mailbox whose one message carries a 100 MB attachment: the message is read, the attachment not.
+    let big: Vec<u8> = (0..100u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    let message = fixtures::eml(
+        "Ops <ops@example.com>",
+        "Drone survey",
+        "Thu, 4 Jan 2024 12:00:00 +0000",
+        "The drone survey of the north pier is attached.",
+        &[("survey.pdf", big)],
+    );
+    let path = dir.join("huge-attachment.mbox");
+    std::fs::write(&path, fixtures::mbox(&[message])).unwrap();
+    add(
+        "a mailbox with a 100 MB attachment",
+        path,
+        Expect::Warned("over the 32 MiB limit"),
+    );
+
+    // A notebook with a 50 MB output cell.
+    let output = "tick ".repeat(10 << 20);
+    let path = dir.join("chatty.ipynb");
+    std::fs::write(
+        &path,
+        fixtures::ipynb(&[
+            fixtures::Cell::Markdown("The chatty notebook measures the crane cable tension.".into()),
+            fixtures::Cell::Code("run()".into(), output),
+        ]),
+    )
+    .unwrap();
+    add("a notebook with a 50 MB output cell", path, Expect::Warned("cut"));
+
+    // A password-protected spreadsheet: an OLE container, not a zip.
+    let path = dir.join("locked.xlsx");
+    std::fs::write(&path, b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1 encrypted package").unwrap();
+    add("password-protected .xlsx", path, Expect::Failed(&["not a zip archive"]));
+
+    // A corrupt image: OCR fails (or, without Tesseract, the file needs it).
+    let path = dir.join("corrupt.png");
+    std::fs::write(&path, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR garbage after the header").unwrap();
+    add("corrupt image", path, Expect::Failed(&["OCR failed", "needs OCR"]));
 }
 
 /// Whether the tests run as root (who can read files without read permission).
@@ -235,25 +366,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// A PDF from numbered object bodies, with a correct cross-reference table and `trailer_extra` in the trailer.
 fn pdf(objects: &[String], trailer_extra: &str) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for offset in offsets {
-        out.extend(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R {trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    rag_connectors::fixtures::pdf_with_trailer(objects, trailer_extra)
 }
 
 fn stream(content: &str) -> String {

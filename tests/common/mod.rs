@@ -77,7 +77,13 @@ impl Sandbox {
 
     /// Runs `rag --index INDEX ARGS` with the sandbox as working directory.
     pub fn rag_with_index(&self, index: &Path, args: &[&str]) -> Run {
+        self.rag_with_env(index, &[], args)
+    }
+
+    /// Runs `rag --index INDEX ARGS` with the sandbox as working directory and `env` set.
+    pub fn rag_with_env(&self, index: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rag"));
+        cmd.envs(env.iter().copied());
         cmd.current_dir(self.path())
             .arg("--index")
             .arg(index)

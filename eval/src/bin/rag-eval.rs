@@ -223,6 +223,18 @@ enum Command {
         #[arg(long, default_value_t = 0.2)]
         tolerance: f32,
     },
+    /// Parsing throughput per format (MB/s and chunks/s of parsing alone) on generated files of each format.
+    BenchFormats {
+        /// Formats (file extensions); default: all benchmarked formats.
+        #[arg(long, value_delimiter = ',')]
+        formats: Vec<String>,
+        /// Files per format.
+        #[arg(long, default_value_t = 20)]
+        files: usize,
+        /// Text per file, bytes.
+        #[arg(long, default_value_t = 200_000)]
+        file_bytes: usize,
+    },
     /// Write a synthetic corpus of short text documents (the ingest benchmark at scale).
     SynthCorpus {
         /// Output directory.
@@ -607,6 +619,52 @@ fn run(args: Args) -> anyhow::Result<()> {
             println!("{value:#}");
             if let Some(out) = out {
                 write_atomically(&out, format!("{value:#}\n").as_bytes())?;
+            }
+            Ok(())
+        }
+        Command::BenchFormats {
+            formats,
+            files,
+            file_bytes,
+        } => {
+            let engine = Engine::from_config(config.clone())?;
+            let chunker = engine.chunker()?;
+            let formats: Vec<&str> = if formats.is_empty() {
+                rag_eval::formats::FORMATS.to_vec()
+            } else {
+                formats.iter().map(String::as_str).collect()
+            };
+            println!(
+                "{:<6} {:>5} {:>9} {:>8} {:>8} {:>9} {:>10} {:>7} {:>10} {:>8}",
+                "format",
+                "files",
+                "input MB",
+                "text MB",
+                "parse s",
+                "MB/s",
+                "text MB/s",
+                "chunks",
+                "chunks/s",
+                "chunk s"
+            );
+            for row in rag_eval::formats::bench(&formats, files, file_bytes, chunker.as_ref()) {
+                println!(
+                    "{:<6} {:>5} {:>9.2} {:>8.2} {:>8.3} {:>9.1} {:>10.1} {:>7} {:>10.0} {:>8.3}{}",
+                    row["format"].as_str().unwrap_or_default(),
+                    row["files"],
+                    row["input_mb"].as_f64().unwrap_or_default(),
+                    row["text_mb"].as_f64().unwrap_or_default(),
+                    row["parse_s"].as_f64().unwrap_or_default(),
+                    row["mb_per_s"].as_f64().unwrap_or_default(),
+                    row["text_mb_per_s"].as_f64().unwrap_or_default(),
+                    row["chunks"],
+                    row["chunks_per_s"].as_f64().unwrap_or_default(),
+                    row["chunk_s"].as_f64().unwrap_or_default(),
+                    match row["errors"].as_array().map(Vec::len) {
+                        Some(0) | None => String::new(),
+                        Some(n) => format!("  {n} failed: {}", row["errors"][0]),
+                    }
+                );
             }
             Ok(())
         }
