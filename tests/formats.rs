@@ -213,6 +213,18 @@ fn make_folder(docs: &Path) {
         "notice.png",
         fixtures::render_png(&notice, 150).expect("pdftoppm (poppler-utils)"),
     );
+    let stations: Vec<serde_json::Value> = (0..60)
+        .map(|i| {
+            let note = if i == 41 {
+                "the tide gauge at Skerry Point was recalibrated after the storm".to_string()
+            } else {
+                format!("routine check of station {i}, nothing to report")
+            };
+            serde_json::json!({"id": format!("ST-{i}"), "depth_m": 10 + i, "notes": [note]})
+        })
+        .collect();
+    let data = serde_json::to_vec_pretty(&serde_json::json!({"network": "harbour", "stations": stations})).unwrap();
+    write(docs, "stations.json", data);
     write(
         docs,
         "memo.rtf",
@@ -233,7 +245,7 @@ fn every_format_is_searchable_and_cited_where_it_came_from() {
         .expect_code(0)
         .json();
     assert_eq!(report["failed"].as_array().map(Vec::len), Some(0), "{report:#}");
-    assert_eq!(report["indexed"], 13, "{report:#}");
+    assert_eq!(report["indexed"], 14, "{report:#}");
 
     // (query, file, the location's words, the row/line its range must cover (0: none), text of the hit)
     let cases: &[(&str, &str, &str, u32, &str)] = &[

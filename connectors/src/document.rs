@@ -20,6 +20,10 @@ pub struct Document {
     /// The document's headings in order. A span's [`Location::section`] is the path of headings it falls
     /// under (`Leave › Sick leave`).
     pub outline: Vec<Heading>,
+    /// Named places that are not headings, in text order: the byte offset where each starts and its name
+    /// (a JSON pointer). A span's [`Location::section`] is the one holding its start, for formats without
+    /// an outline.
+    pub anchors: Vec<(usize, String)>,
     /// Byte offset of the start of every line of `text`, for line lookups.
     line_starts: Vec<usize>,
 }
@@ -96,6 +100,7 @@ impl Document {
             title: None,
             warnings: Vec::new(),
             outline: Vec::new(),
+            anchors: Vec::new(),
             line_starts,
         }
     }
@@ -133,6 +138,8 @@ impl Document {
         }
         if let Some(path) = self.section_path(start) {
             location.section = Some(path);
+        } else if let Some(i) = self.anchors.partition_point(|(at, _)| *at <= start).checked_sub(1) {
+            location.section = Some(self.anchors[i].1.clone());
         }
         location
     }
@@ -224,6 +231,7 @@ fn units(kind: &str) -> Units {
         "epub" => ("chapter", "line"),
         "image" => ("image", "line"),
         k if DocKind::is_sheet_name(k) => ("page", "row"),
+        "json" => ("page", "line"),
         _ => ("page", "line"),
     };
     Units {
@@ -259,6 +267,7 @@ pub fn describe_place(
         (None, Some(lines), Some(section)) if units.line == "row" => {
             format!("sheet {section}, {}", span(units.line, lines))
         }
+        (None, Some(lines), Some(pointer)) if kind == "json" => format!("{} ({pointer})", span(units.line, lines)),
         (None, Some(lines), _) => span(units.line, lines),
         (None, None, Some(section)) => format!("section \"{section}\""),
         (None, None, None) => return None,

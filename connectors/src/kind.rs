@@ -47,8 +47,8 @@ const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", 
 const CODE_EXTENSIONS: &[&str] = &[
     "rs", "py", "js", "mjs", "cjs", "ts", "tsx", "jsx", "go", "java", "kt", "kts", "scala", "c", "h", "cc", "cpp",
     "cxx", "hpp", "hh", "cs", "rb", "php", "swift", "m", "mm", "sh", "bash", "zsh", "fish", "ps1", "lua", "pl", "r",
-    "jl", "hs", "ml", "ex", "exs", "erl", "clj", "dart", "sql", "toml", "yaml", "yml", "json", "xml", "ini", "cfg",
-    "proto", "gradle", "cmake", "mk", "vue", "svelte", "css", "scss", "zig", "nim", "v", "tf",
+    "jl", "hs", "ml", "ex", "exs", "erl", "clj", "dart", "sql", "toml", "yaml", "yml", "json", "jsonl", "ndjson",
+    "xml", "ini", "cfg", "proto", "gradle", "cmake", "mk", "vue", "svelte", "css", "scss", "zig", "nim", "v", "tf",
 ];
 
 impl DocKind {
@@ -122,6 +122,7 @@ impl DocKind {
     /// The connector that loads this format.
     pub fn connector(self) -> Box<dyn Connector> {
         match self {
+            DocKind::Code("json") => Box::new(crate::json::JsonConnector(self)),
             DocKind::Text | DocKind::Markdown | DocKind::Code(_) => Box::new(crate::text::TextConnector(self)),
             DocKind::Html => Box::new(crate::html::HtmlConnector),
             DocKind::Pdf => Box::new(crate::pdf::PdfConnector),

@@ -20,6 +20,7 @@ mod error;
 pub mod fixtures;
 mod html;
 mod image;
+mod json;
 mod kind;
 mod mail;
 mod notebook;

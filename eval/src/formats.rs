@@ -14,7 +14,7 @@ use crate::synth::sentences;
 /// The formats benchmarked, by file extension.
 pub const FORMATS: &[&str] = &[
     "txt", "md", "html", "pdf", "docx", "odt", "pptx", "odp", "xlsx", "ods", "csv", "epub", "ipynb", "eml", "mbox",
-    "rtf", "png",
+    "rtf", "json", "png",
 ];
 
 /// One generated file of `format` holding about `bytes` of text (`n` numbers the file).
@@ -161,6 +161,14 @@ pub fn file(format: &str, bytes: usize, n: u64) -> Vec<u8> {
             fixtures::mbox(&messages)
         }
         "rtf" => fixtures::rtf(&paragraphs(&mut para, bytes)),
+        "json" => {
+            let records: Vec<Value> = paragraphs(&mut para, bytes)
+                .iter()
+                .enumerate()
+                .map(|(i, p)| json!({"id": i, "tags": ["log", format!("unit-{}", i % 50)], "note": p}))
+                .collect();
+            serde_json::to_vec_pretty(&json!({"records": records})).unwrap_or_default()
+        }
         "png" => {
             let lines: Vec<String> = wrap(&para(bytes.min(1500)), 60);
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
