@@ -158,21 +158,44 @@ impl Drop for Scratch {
     }
 }
 
-/// The text of page `page` (1-based) of the PDF `pdf`, rendered by `pdftoppm` and read by Tesseract.
-pub(crate) fn pdf_page_text(tesseract: &str, pdftoppm: &str, pdf: &[u8], page: u32) -> Result<String, String> {
-    let scratch = Scratch::new()?;
-    let input = scratch.0.join("in.pdf");
-    std::fs::write(&input, pdf).map_err(|e| format!("cannot write {}: {e}", input.display()))?;
-    let mut command = Command::new(pdftoppm);
-    command
-        .args(["-f", &page.to_string(), "-l", &page.to_string(), "-r", &DPI.to_string()])
-        .args(["-gray", "-png", "-singlefile"])
-        .arg(&input)
-        .arg(scratch.0.join("page"));
-    run(command, &[])?;
-    let image = std::fs::read(scratch.0.join("page.png"))
-        .map_err(|e| format!("{pdftoppm} rendered no image of page {page}: {e}"))?;
-    image_text(tesseract, &image)
+/// A PDF written once into a scratch folder, whose pages are rendered by `pdftoppm` and read by Tesseract
+/// one at a time.
+pub(crate) struct PdfPages<'a> {
+    tesseract: &'a str,
+    pdftoppm: &'a str,
+    scratch: Scratch,
+    input: PathBuf,
+}
+
+impl<'a> PdfPages<'a> {
+    /// Writes `pdf` for the programs to read.
+    pub(crate) fn new(tesseract: &'a str, pdftoppm: &'a str, pdf: &[u8]) -> Result<PdfPages<'a>, String> {
+        let scratch = Scratch::new()?;
+        let input = scratch.0.join("in.pdf");
+        std::fs::write(&input, pdf).map_err(|e| format!("cannot write {}: {e}", input.display()))?;
+        Ok(PdfPages {
+            tesseract,
+            pdftoppm,
+            scratch,
+            input,
+        })
+    }
+
+    /// The text of page `page` (1-based).
+    pub(crate) fn text(&self, page: u32) -> Result<String, String> {
+        let image = self.scratch.0.join("page.png");
+        let _ = std::fs::remove_file(&image);
+        let mut command = Command::new(self.pdftoppm);
+        command
+            .args(["-f", &page.to_string(), "-l", &page.to_string(), "-r", &DPI.to_string()])
+            .args(["-gray", "-png", "-singlefile"])
+            .arg(&self.input)
+            .arg(self.scratch.0.join("page"));
+        run(command, &[])?;
+        let image =
+            std::fs::read(&image).map_err(|e| format!("{} rendered no image of page {page}: {e}", self.pdftoppm))?;
+        image_text(self.tesseract, &image)
+    }
 }
 
 /// What to install for OCR of `path`'s kind: Tesseract, and poppler for PDFs.

@@ -115,8 +115,12 @@ fn ocr_blank_pages(path: &Path, bytes: &[u8], pages: &mut [String]) -> Result<Ve
     let mut warnings = Vec::new();
     let mut read = 0;
     let mut errors = Vec::new();
+    let scan = crate::ocr::PdfPages::new(tesseract, pdftoppm, bytes).map_err(|reason| Error::Ocr {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     for &i in blank.iter().take(crate::ocr::MAX_PAGES) {
-        match crate::ocr::pdf_page_text(tesseract, pdftoppm, bytes, i as u32 + 1) {
+        match scan.text(i as u32 + 1) {
             Ok(text) => {
                 read += usize::from(!text.trim().is_empty());
                 pages[i] = text;

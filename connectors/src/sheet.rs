@@ -370,6 +370,15 @@ mod tests {
     }
 
     #[test]
+    fn tsv_is_split_at_tabs() {
+        let tsv = "Part\tBin\nimpeller, bronze\tB-17\n";
+        let doc = SheetConnector(DocKind::Sheet("tsv"))
+            .load(Path::new("spares.tsv"), tsv.as_bytes())
+            .unwrap();
+        assert!(doc.text.contains("Part: impeller, bronze; Bin: B-17"), "{}", doc.text);
+    }
+
+    #[test]
     fn dates_and_numbers_read_as_people_write_them() {
         assert_eq!(excel_date(45_292.0), "2024-01-01");
         assert_eq!(excel_date(45_292.5), "2024-01-01 12:00");
