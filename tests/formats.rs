@@ -367,6 +367,12 @@ fn without_tesseract_scans_and_images_say_they_need_ocr_and_the_rest_indexes() {
     write(&docs, "scan-b.pdf", fixtures::image_pdf(width, height, &pixels, 150));
     write(&docs, "photo.png", fixtures::render_png(&page, 100).expect("pdftoppm"));
     write(&docs, "text.pdf", page);
+    // A photo without text: read (here, not at all) and skipped, never a failure.
+    write(
+        &docs,
+        "blank.png",
+        fixtures::render_png(&fixtures::text_pdf(&[]), 50).expect("pdftoppm"),
+    );
     std::fs::write(docs.join("note.md"), "# Ferry\nThe day ferry leaves at nine.\n").unwrap();
     let index = std::path::PathBuf::from(sandbox.index_arg());
     let run = sandbox.rag_with_env(
@@ -376,11 +382,27 @@ fn without_tesseract_scans_and_images_say_they_need_ocr_and_the_rest_indexes() {
     );
     let report = run.expect_code(1).json();
     let failed = report["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 3, "{report:#}");
+    assert_eq!(failed.len(), 4, "{report:#}");
     for f in failed {
         let reason = f["reason"].as_str().unwrap();
         assert!(reason.ends_with("needs OCR: install tesseract-ocr"), "{reason}");
     }
     // One line per file, not one per page; the text PDF and the markdown are indexed.
     assert_eq!(report["indexed"], 2, "{report:#}");
+
+    // With Tesseract, the photo without text is skipped and counted, the scans indexed, the run clean.
+    let report = sandbox
+        .rag(&["ingest", docs.to_str().unwrap(), "--json"])
+        .expect_code(0)
+        .json();
+    let skipped = report["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["path"].as_str().unwrap().ends_with("blank.png")
+                && s["reason"].as_str().unwrap().contains("no text found in the image")),
+        "{report:#}"
+    );
+    assert_eq!(report["skipped_by"]["no text"], 1, "{report:#}");
+    assert_eq!(report["failed"].as_array().map(Vec::len), Some(0), "{report:#}");
 }

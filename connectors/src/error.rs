@@ -46,6 +46,12 @@ pub enum Error {
         /// What to install (`install tesseract-ocr`).
         hint: &'static str,
     },
+    /// OCR read an image and found no text in it (a photo): nothing to index, not a fault of the file.
+    #[error("{path}: no text found in the image by OCR")]
+    ImageNoText {
+        /// The file.
+        path: PathBuf,
+    },
     /// OCR ran on the file and failed (a corrupt image, a program that stopped).
     #[error("{path}: OCR failed: {reason}")]
     Ocr {

@@ -41,9 +41,8 @@ impl Connector for ImageConnector {
             out.push_str(page);
         }
         if out.trim().is_empty() {
-            return Err(Error::Ocr {
+            return Err(Error::ImageNoText {
                 path: path.to_path_buf(),
-                reason: "no text found in the image".into(),
             });
         }
         Ok(Document::new(self.0, out, LocationMap::Pages(starts)))

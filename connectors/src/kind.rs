@@ -7,7 +7,7 @@ use crate::Connector;
 /// The format of a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocKind {
-    /// Plain text (`.txt`, `.text`, `.log`, `.rst`, `.csv`, ...).
+    /// Plain text (`.txt`, `.text`, `.log`, `.rst`, `.adoc`, `.org`, `.tex`).
     Text,
     /// Markdown (`.md`, `.markdown`).
     Markdown,

@@ -114,6 +114,8 @@ enum Outcome {
     Unchanged,
     Ready(Box<Prepared>),
     Failed(IngestFailure),
+    /// Read, with nothing to index (an image without text); what the index held for it stays.
+    Skipped(PathBuf, String),
 }
 
 /// A prepared file waiting for its missing vectors.
@@ -206,6 +208,7 @@ impl Ingest<'_> {
             files_seen += 1;
             match outcome {
                 Outcome::Unchanged => report.n_unchanged += 1,
+                Outcome::Skipped(path, reason) => walk::skip(&mut report, path, walk::rule::NO_TEXT, reason),
                 Outcome::Failed(failure) => {
                     self.progress.note(&format!("failed: {}", failure.reason));
                     report.failures.push(failure);
@@ -711,6 +714,7 @@ fn prepare(candidate: &Candidate, previous: Option<&FileEntry>, chunker: &dyn Ch
     }
     let doc = match rag_connectors::load(path, &bytes) {
         Ok(doc) => doc,
+        Err(e @ rag_connectors::Error::ImageNoText { .. }) => return Outcome::Skipped(path.clone(), e.to_string()),
         Err(e) => return failed(e.to_string()),
     };
     let Some(chunks) = chunker.chunk_at_most(&doc, max_chunks) else {

@@ -57,6 +57,8 @@ pub mod rule {
     pub const OUTSIDE: &str = "link outside root";
     /// The same file reached twice.
     pub const DUPLICATE: &str = "duplicate";
+    /// An image in which OCR found no text (a photo).
+    pub const NO_TEXT: &str = "no text";
 }
 
 /// A file to load.
@@ -79,7 +81,7 @@ struct Level {
     matchers: Vec<Gitignore>,
 }
 
-fn skip(report: &mut IngestReport, path: PathBuf, rule: &'static str, reason: String) {
+pub(crate) fn skip(report: &mut IngestReport, path: PathBuf, rule: &'static str, reason: String) {
     *report.skipped_by.entry(rule.to_string()).or_insert(0) += 1;
     report.skipped.push((path, reason));
 }
