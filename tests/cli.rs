@@ -111,15 +111,11 @@ fn missing_and_empty_indexes_are_explained() {
     assert!(run.stderr.contains("no index at"), "{}", run.stderr);
 
     // A folder with nothing supported makes an empty index.
-    let empty = sandbox.path().join("pictures");
+    let empty = sandbox.path().join("videos");
     std::fs::create_dir_all(&empty).unwrap();
-    std::fs::write(empty.join("photo.jpg"), [0xff, 0xd8, 0xff, 0xe0]).unwrap();
+    std::fs::write(empty.join("clip.mp4"), [0, 0, 0, 0x18, b'f', b't', b'y', b'p']).unwrap();
     let run = sandbox.rag(&["ingest", empty.to_str().unwrap()]).expect_code(0);
-    assert!(
-        run.stderr.contains("photo.jpg: unsupported file type"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("clip.mp4: unsupported file type"), "{}", run.stderr);
     let run = sandbox.rag(&["ask", PRESSURE]).expect_code(2);
     assert!(run.stderr.contains("is empty"), "{}", run.stderr);
 }
