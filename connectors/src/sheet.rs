@@ -220,13 +220,19 @@ fn workbook(path: &Path, bytes: &[u8], what: &'static str, kind: DocKind) -> Res
     let mut book = open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| invalid(format!("cannot open the workbook: {e}")))?;
     let mut out = SheetText::default();
+    let mut skipped = Vec::new();
     let names = book.sheet_names();
     for name in names {
         let full = match &mut book {
             Sheets::Xlsx(xlsx) => {
-                let mut cells = xlsx
-                    .worksheet_cells_reader(&name)
-                    .map_err(|e| invalid(format!("sheet {name}: {e}")))?;
+                let mut cells = match xlsx.worksheet_cells_reader(&name) {
+                    Ok(cells) => cells,
+                    Err(e) => {
+                        // A chart sheet or a damaged part: the other sheets are still read.
+                        skipped.push(format!("sheet {name} not read: {e}"));
+                        continue;
+                    }
+                };
                 // Cells come row by row; gather one row at a time.
                 let mut current: Option<(u32, Vec<String>)> = None;
                 let mut full = true;
@@ -264,9 +270,13 @@ fn workbook(path: &Path, bytes: &[u8], what: &'static str, kind: DocKind) -> Res
                 }
             }
             _ => {
-                let range = book
-                    .worksheet_range(&name)
-                    .map_err(|e| invalid(format!("sheet {name}: {e}")))?;
+                let range = match book.worksheet_range(&name) {
+                    Ok(range) => range,
+                    Err(e) => {
+                        skipped.push(format!("sheet {name} not read: {e}"));
+                        continue;
+                    }
+                };
                 let Some((row0, col0)) = range.start() else { continue };
                 out.sheet(&name, row0 + 1);
                 let mut full = true;
@@ -286,7 +296,17 @@ fn workbook(path: &Path, bytes: &[u8], what: &'static str, kind: DocKind) -> Res
             break;
         }
     }
-    out.into_document(path, kind)
+    if out.outline.is_empty() {
+        if let Some(first) = skipped.into_iter().next() {
+            return Err(invalid(first));
+        }
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut doc = out.into_document(path, kind)?;
+    doc.warnings.extend(skipped);
+    Ok(doc)
 }
 
 fn delimited(path: &Path, bytes: &[u8], delimiter: u8, kind: DocKind) -> Result<Document, Error> {
