@@ -1,6 +1,7 @@
-//! Every format end to end on the real binary (issue 13): a folder of generated documents (spreadsheets,
-//! delimited data, slide decks, OpenDocument and Word text, an e-book, a notebook, mail, RTF, a scanned page
-//! and an image, read by OCR) is ingested; `rag search` finds a fact that only one file states, and its citation names the
+//! Every format end to end on the real binary (issue 13): a folder of generated documents (spreadsheets in
+//! every Excel format and OpenDocument, delimited data, slide decks, OpenDocument and Word text, an e-book, a
+//! notebook, mail (mbox, eml, Outlook msg), RTF, JSON, YAML, a scanned page, an image, and a PDF mixing text
+//! and scanned pages, read by OCR) is ingested; `rag search` finds a fact that only one file states, and its citation names the
 //! place in that file: the sheet and row, the slide, the chapter, the cell, the message, the heading path,
 //! the line, the page.
 
@@ -225,6 +226,91 @@ fn make_folder(docs: &Path) {
         .collect();
     let data = serde_json::to_vec_pretty(&serde_json::json!({"network": "harbour", "stations": stations})).unwrap();
     write(docs, "stations.json", data);
+    // The other spreadsheet formats: legacy Excel, Excel binary, macro-enabled Excel, tab-separated values.
+    let moorings = |fact: &[&str]| {
+        let mut sheet = rows(&[&["Berth", "Vessel", "Draught (m)"]]);
+        for i in 1..40 {
+            if i == 30 {
+                sheet.push(fact.iter().map(|c| c.to_string()).collect());
+            }
+            sheet.push(vec![
+                format!("Berth {i}"),
+                format!("Coaster {i}"),
+                format!("{}", 3 + i % 5),
+            ]);
+        }
+        sheet
+    };
+    let intro = ("Notes", rows(&[&["Note"], &["Kept by the harbour master"]]));
+    write(
+        docs,
+        "moorings-1998.xls",
+        fixtures::xls(&[intro.clone(), ("Moorings", moorings(&["Pier 9", "MV Gannet", "7.4"]))]),
+    );
+    write(
+        docs,
+        "moorings-2010.xlsb",
+        fixtures::xlsb(&[
+            intro.clone(),
+            ("Moorings", moorings(&["Pier 12", "MV Cormorant", "6.1"])),
+        ]),
+    );
+    write(
+        docs,
+        "moorings-2020.xlsm",
+        fixtures::xlsx(&[intro, ("Moorings", moorings(&["Pier 14", "MV Shearwater", "8.2"]))]),
+    );
+    let tsv: String = moorings(&["Pier 21", "MV Fulmar", "5.5"])
+        .iter()
+        .map(|row| row.join("\t") + "\n")
+        .collect();
+    std::fs::write(docs.join("moorings-2024.tsv"), tsv).unwrap();
+    // An Outlook message with a spreadsheet attached.
+    write(
+        docs,
+        "crane.msg",
+        fixtures::msg(
+            ("Dana Holt", "dana@example.com"),
+            "ops@example.com",
+            "Crane inspection",
+            1_704_362_400,
+            "Hello all,\r\n\r\nThe harbour crane failed its load test; its hoist brake must be relined before use.\r\n",
+            &[(
+                "loads.csv",
+                fixtures::csv(&rows(&[&["Crane", "Rated load"], &["Quay crane 3", "40 tonnes"]])),
+            )],
+        ),
+    );
+    // A PDF of a text page, a scanned page (no text layer: OCR) and another text page.
+    let scanned = fixtures::text_pdf(&["Survey, page two.", "The bollard at berth four has a deep crack."]);
+    let (width, height, pixels) = fixtures::render_gray(&scanned, 200).expect("pdftoppm (poppler-utils)");
+    write(
+        docs,
+        "survey.pdf",
+        fixtures::pdf_pages(&[
+            fixtures::PdfPage::Text(vec![
+                "Quay survey, page one.".into(),
+                "The fenders are in good order.".into(),
+            ]),
+            fixtures::PdfPage::Scan {
+                width,
+                height,
+                pixels,
+                dpi: 200,
+            },
+            fixtures::PdfPage::Text(vec![
+                "Page three.".into(),
+                "The crane rails need regreasing before winter.".into(),
+            ]),
+        ]),
+    );
+    // YAML: cited by lines.
+    let mut yaml = String::from("plant:\n  name: Harbour pumping station\n  pumps:\n");
+    for i in 0..30 {
+        yaml.push_str(&format!("    - id: P{i}\n      duty: standby\n"));
+    }
+    yaml.push_str("  alarms:\n    flood_level_cm: 180  # the sump alarm sounds at 180 centimetres\n");
+    std::fs::write(docs.join("plant.yaml"), yaml).unwrap();
     write(
         docs,
         "memo.rtf",
@@ -245,7 +331,7 @@ fn every_format_is_searchable_and_cited_where_it_came_from() {
         .expect_code(0)
         .json();
     assert_eq!(report["failed"].as_array().map(Vec::len), Some(0), "{report:#}");
-    assert_eq!(report["indexed"], 14, "{report:#}");
+    assert_eq!(report["indexed"], 21, "{report:#}");
 
     // (query, file, the location's words, the row/line its range must cover (0: none), text of the hit)
     let cases: &[(&str, &str, &str, u32, &str)] = &[
@@ -335,6 +421,69 @@ fn every_format_is_searchable_and_cited_where_it_came_from() {
             "litres per minute",
         ),
         ("when does the east gate close", "notice.png", "page 1", 0, "east gate"),
+        (
+            "MV Gannet draught at Pier 9",
+            "moorings-1998.xls",
+            "sheet Moorings, row",
+            31,
+            "Vessel: MV Gannet",
+        ),
+        (
+            "MV Cormorant draught at Pier 12",
+            "moorings-2010.xlsb",
+            "sheet Moorings, row",
+            31,
+            "Vessel: MV Cormorant",
+        ),
+        (
+            "MV Shearwater draught at Pier 14",
+            "moorings-2020.xlsm",
+            "sheet Moorings, row",
+            31,
+            "Vessel: MV Shearwater",
+        ),
+        (
+            "MV Fulmar draught at Pier 21",
+            "moorings-2024.tsv",
+            "sheet moorings-2024, row",
+            31,
+            "Draught (m): 5.5",
+        ),
+        (
+            "harbour crane load test hoist brake",
+            "crane.msg",
+            "message 1 (Crane inspection)",
+            0,
+            "relined",
+        ),
+        (
+            "rated load of quay crane 3",
+            "crane.msg",
+            "message 1 (Crane inspection",
+            0,
+            "40 tonnes",
+        ),
+        (
+            "crack in the bollard at berth four",
+            "survey.pdf",
+            "page 2",
+            0,
+            "deep crack",
+        ),
+        (
+            "crane rails regreasing before winter",
+            "survey.pdf",
+            "page 3",
+            0,
+            "regreasing",
+        ),
+        (
+            "flood level of the sump alarm",
+            "plant.yaml",
+            "line",
+            65,
+            "180 centimetres",
+        ),
     ];
     let mut wrong = Vec::new();
     for (query, file, place, number, text) in cases {

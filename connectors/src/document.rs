@@ -227,11 +227,9 @@ fn units(kind: &str) -> Units {
     let (part, line) = match kind {
         "pptx" | "odp" => ("slide", "line"),
         "ipynb" => ("cell", "line"),
-        "eml" | "mbox" => ("message", "line"),
+        "eml" | "mbox" | "msg" => ("message", "line"),
         "epub" => ("chapter", "line"),
-        "image" => ("image", "line"),
         k if DocKind::is_sheet_name(k) => ("page", "row"),
-        "json" => ("page", "line"),
         _ => ("page", "line"),
     };
     Units {

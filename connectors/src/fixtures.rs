@@ -103,6 +103,189 @@ pub fn xlsx(sheets: &[(&str, Vec<Vec<String>>)]) -> Vec<u8> {
     zip(&entries, false)
 }
 
+/// UTF-16LE bytes of `text`.
+fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// A compound file (the OLE container of .xls and .msg; version 3, 512-byte sectors, as Excel and Outlook
+/// write it) holding `(path, bytes)` streams; storages on a
+/// stream's path are created as needed.
+fn compound_file(streams: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut file = cfb::CompoundFile::create_with_version(cfb::Version::V3, std::io::Cursor::new(Vec::new()))
+        .expect("compound file");
+    for (path, bytes) in streams {
+        let mut parent = String::new();
+        let dirs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        for dir in &dirs[..dirs.len() - 1] {
+            parent.push('/');
+            parent.push_str(dir);
+            if !file.exists(&parent) {
+                file.create_storage(&parent).expect("storage");
+            }
+        }
+        let mut stream = file.create_stream(path).expect("stream");
+        stream.write_all(bytes).expect("stream write");
+    }
+    file.flush().expect("compound file flush");
+    file.into_inner().into_inner()
+}
+
+/// A BIFF8 record: type, length, data.
+fn biff(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+    out.extend_from_slice(&typ.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    out.extend_from_slice(data);
+}
+
+/// A legacy Excel 97-2003 `.xls` workbook (BIFF8 in a compound file), one worksheet per `(name, rows)`;
+/// cells that parse as numbers are NUMBER records, the rest LABEL records.
+pub fn xls(sheets: &[(&str, Vec<Vec<String>>)]) -> Vec<u8> {
+    let bof = |dt: u16| -> Vec<u8> {
+        let mut d = vec![0x00, 0x06];
+        d.extend_from_slice(&dt.to_le_bytes());
+        d.extend_from_slice(&[0xBB, 0x0D, 0xCC, 0x07, 0, 0, 0, 0, 0x06, 0, 0, 0]);
+        d
+    };
+    let mut substreams = Vec::new();
+    for (_, rows) in sheets {
+        let mut sheet = Vec::new();
+        biff(&mut sheet, 0x0809, &bof(0x0010));
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                if cell.is_empty() {
+                    continue;
+                }
+                let mut d = Vec::new();
+                d.extend_from_slice(&(r as u16).to_le_bytes());
+                d.extend_from_slice(&(c as u16).to_le_bytes());
+                d.extend_from_slice(&0u16.to_le_bytes());
+                if let Ok(v) = cell.parse::<f64>() {
+                    d.extend_from_slice(&v.to_le_bytes());
+                    biff(&mut sheet, 0x0203, &d);
+                } else {
+                    d.extend_from_slice(&(cell.encode_utf16().count() as u16).to_le_bytes());
+                    d.push(1);
+                    d.extend_from_slice(&utf16(cell));
+                    biff(&mut sheet, 0x0204, &d);
+                }
+            }
+        }
+        biff(&mut sheet, 0x000A, &[]);
+        substreams.push(sheet);
+    }
+    // The globals substream, whose BoundSheet8 records point at each sheet's offset in the stream.
+    let globals_len = |names: &[&str]| -> usize {
+        20 + 6
+            + 4
+            + names
+                .iter()
+                .map(|n| 4 + 8 + 2 * n.encode_utf16().count())
+                .sum::<usize>()
+    };
+    let names: Vec<&str> = sheets.iter().map(|(n, _)| *n).collect();
+    let mut offset = globals_len(&names);
+    let mut globals = Vec::new();
+    biff(&mut globals, 0x0809, &bof(0x0005));
+    biff(&mut globals, 0x0042, &1200u16.to_le_bytes());
+    for (name, sheet) in names.iter().zip(&substreams) {
+        let mut d = Vec::new();
+        d.extend_from_slice(&(offset as u32).to_le_bytes());
+        d.extend_from_slice(&[0, 0]);
+        d.push(name.encode_utf16().count() as u8);
+        d.push(1);
+        d.extend_from_slice(&utf16(name));
+        biff(&mut globals, 0x0085, &d);
+        offset += sheet.len();
+    }
+    biff(&mut globals, 0x000A, &[]);
+    debug_assert_eq!(globals.len(), globals_len(&names));
+    let mut stream = globals;
+    for sheet in substreams {
+        stream.extend(sheet);
+    }
+    compound_file(&[("/Workbook".to_owned(), stream)])
+}
+
+/// An XLSB record: its type and length as the 7-bit varints of MS-XLSB 2.1.4, then the data.
+fn xlsb_record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+    if typ < 0x80 {
+        out.push(typ as u8);
+    } else {
+        out.extend_from_slice(&[(typ & 0x7F) as u8 | 0x80, (typ >> 7) as u8]);
+    }
+    let mut len = data.len();
+    loop {
+        let byte = (len & 0x7F) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(data);
+}
+
+/// An XLWideString: a u32 character count, then UTF-16LE.
+fn wide(text: &str) -> Vec<u8> {
+    let mut d = (text.encode_utf16().count() as u32).to_le_bytes().to_vec();
+    d.extend(utf16(text));
+    d
+}
+
+/// An Excel binary workbook (`.xlsb`), one worksheet per `(name, rows)`; cells that parse as numbers are
+/// BrtCellReal records, the rest BrtCellSt.
+pub fn xlsb(sheets: &[(&str, Vec<Vec<String>>)]) -> Vec<u8> {
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    // BrtBeginBook, BrtBeginBundleShs, a BrtBundleSh per sheet, BrtEndBundleShs, BrtEndBook.
+    let mut workbook = Vec::new();
+    xlsb_record(&mut workbook, 0x0083, &[]);
+    xlsb_record(&mut workbook, 0x008F, &[]);
+    let mut rels = String::new();
+    for (i, (name, rows)) in sheets.iter().enumerate() {
+        let mut d = 0u32.to_le_bytes().to_vec();
+        d.extend_from_slice(&(i as u32 + 1).to_le_bytes());
+        d.extend(wide(&format!("rId{}", i + 1)));
+        d.extend(wide(name));
+        xlsb_record(&mut workbook, 0x009C, &d);
+        rels.push_str(&format!(r#"<Relationship Id="rId{}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{}.bin"/>"#, i + 1, i + 1));
+        let mut sheet = Vec::new();
+        let width = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let dim: Vec<u8> = [0u32, rows.len().max(1) as u32 - 1, 0, width as u32 - 1]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        xlsb_record(&mut sheet, 0x0094, &dim);
+        xlsb_record(&mut sheet, 0x0091, &[]);
+        for (r, row) in rows.iter().enumerate() {
+            xlsb_record(&mut sheet, 0x0000, &(r as u32).to_le_bytes());
+            for (c, cell) in row.iter().enumerate() {
+                if cell.is_empty() {
+                    continue;
+                }
+                let mut d = (c as u32).to_le_bytes().to_vec();
+                d.extend_from_slice(&[0, 0, 0, 0]);
+                if let Ok(v) = cell.parse::<f64>() {
+                    d.extend_from_slice(&v.to_le_bytes());
+                    xlsb_record(&mut sheet, 0x0005, &d);
+                } else {
+                    d.extend(wide(cell));
+                    xlsb_record(&mut sheet, 0x0006, &d);
+                }
+            }
+        }
+        xlsb_record(&mut sheet, 0x0092, &[]);
+        entries.push((format!("xl/worksheets/sheet{}.bin", i + 1), sheet));
+    }
+    xlsb_record(&mut workbook, 0x0090, &[]);
+    xlsb_record(&mut workbook, 0x0084, &[]);
+    entries.push(("xl/workbook.bin".into(), workbook));
+    entries.push(("xl/_rels/workbook.bin.rels".into(), format!(r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>"#).into_bytes()));
+    let entries: Vec<(&str, Vec<u8>)> = entries.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    zip(&entries, false)
+}
+
 fn odf(mimetype: &str, body: &str, title: Option<&str>) -> Vec<u8> {
     let content = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0" office:version="1.3"><office:body>{body}</office:body></office:document-content>"#
@@ -407,6 +590,42 @@ pub fn eml(from: &str, subject: &str, date: &str, body: &str, attachments: &[(&s
     out.into_bytes()
 }
 
+/// An Outlook `.msg` message (MS-OXMSG: a compound file of `__substg1.0_` property streams): sender, one
+/// recipient, subject, plain-text body, sent time (`unix_seconds`), and attachments `(file name, bytes)`.
+pub fn msg(
+    from: (&str, &str),
+    to: &str,
+    subject: &str,
+    unix_seconds: u64,
+    body: &str,
+    attachments: &[(&str, Vec<u8>)],
+) -> Vec<u8> {
+    let prop = |id: &str, kind: &str| format!("__substg1.0_{id}{kind}");
+    let mut streams = vec![
+        (format!("/{}", prop("0037", "001F")), utf16(subject)),
+        (format!("/{}", prop("1000", "001F")), utf16(body)),
+        (format!("/{}", prop("0C1A", "001F")), utf16(from.0)),
+        (format!("/{}", prop("5D01", "001F")), utf16(from.1)),
+        (format!("/{}", prop("001A", "001F")), utf16("IPM.Note")),
+    ];
+    // Fixed-size properties: a 32-byte header, then 16-byte entries (tag, flags, value): ClientSubmitTime.
+    let mut fixed = vec![0u8; 32];
+    fixed.extend_from_slice(&0x0040u16.to_le_bytes());
+    fixed.extend_from_slice(&0x0039u16.to_le_bytes());
+    fixed.extend_from_slice(&[0; 4]);
+    fixed.extend_from_slice(&((unix_seconds + 11_644_473_600) * 10_000_000).to_le_bytes());
+    streams.push(("/__properties_version1.0".to_owned(), fixed));
+    let recipient = "/__recip_version1.0_#00000000";
+    streams.push((format!("{recipient}/{}", prop("3001", "001F")), utf16(to)));
+    streams.push((format!("{recipient}/{}", prop("39FE", "001F")), utf16(to)));
+    for (i, (name, bytes)) in attachments.iter().enumerate() {
+        let dir = format!("/__attach_version1.0_#{i:08X}");
+        streams.push((format!("{dir}/{}", prop("3707", "001F")), utf16(name)));
+        streams.push((format!("{dir}/{}", prop("3701", "0102")), bytes.clone()));
+    }
+    compound_file(&streams)
+}
+
 /// An mbox mailbox of messages (each as [`eml`] writes them), `From ` lines escaped in bodies.
 pub fn mbox(messages: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -512,29 +731,76 @@ pub fn text_pdf(lines: &[&str]) -> Vec<u8> {
 
 /// A PDF with a text layer, one page (US Letter, 14 pt Helvetica from the top left) per list of lines.
 pub fn text_pdf_pages(pages: &[Vec<String>]) -> Vec<u8> {
+    let pages: Vec<PdfPage> = pages.iter().map(|lines| PdfPage::Text(lines.clone())).collect();
+    pdf_pages(&pages)
+}
+
+/// A page of [`pdf_pages`].
+pub enum PdfPage {
+    /// A page with a text layer: lines in 14 pt Helvetica from the top left of a US Letter page.
+    Text(Vec<String>),
+    /// A scanned page: an 8-bit grey image (`width` × `height` pixels, row by row) at `dpi`, filling the
+    /// page, with no text layer.
+    Scan {
+        /// Pixels across.
+        width: usize,
+        /// Pixels down.
+        height: usize,
+        /// `width × height` grey levels, row by row from the top.
+        pixels: Vec<u8>,
+        /// The resolution the page was scanned at, which sets its size.
+        dpi: u32,
+    },
+}
+
+/// A PDF of text pages and scanned pages, in order.
+pub fn pdf_pages(pages: &[PdfPage]) -> Vec<u8> {
     let n = pages.len();
-    let kids: String = (0..n).map(|i| format!("{} 0 R ", 4 + 2 * i)).collect();
+    // Objects 1-3: catalog, page tree, font; then per page: the page, its contents, its image if scanned.
     let mut objects = vec![
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
-        format!("<< /Type /Pages /Kids [{kids}] /Count {n} >>").into_bytes(),
+        Vec::new(),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec(),
     ];
-    for (i, lines) in pages.iter().enumerate() {
-        let mut content = String::from("BT /F1 14 Tf 72 720 Td 20 TL\n");
-        for line in lines {
-            let escaped = line.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
-            content.push_str(&format!("({escaped}) Tj T*\n"));
+    let mut kids = String::new();
+    for page in pages {
+        let page_id = objects.len() + 1;
+        kids.push_str(&format!("{page_id} 0 R "));
+        match page {
+            PdfPage::Text(lines) => {
+                let mut content = String::from("BT /F1 14 Tf 72 720 Td 20 TL\n");
+                for line in lines {
+                    let escaped = line.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
+                    content.push_str(&format!("({escaped}) Tj T*\n"));
+                }
+                content.push_str("ET");
+                objects.push(
+                    format!(
+                        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R /Resources << /Font << /F1 3 0 R >> >> >>",
+                        page_id + 1
+                    )
+                    .into_bytes(),
+                );
+                objects.push(pdf_stream("", content.as_bytes()));
+            }
+            PdfPage::Scan {
+                width,
+                height,
+                pixels,
+                dpi,
+            } => {
+                let (w, h) = (
+                    *width as f64 * 72.0 / f64::from(*dpi),
+                    *height as f64 * 72.0 / f64::from(*dpi),
+                );
+                let content = format!("q {w:.2} 0 0 {h:.2} 0 0 cm /Im1 Do Q");
+                objects.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w:.2} {h:.2}] /Contents {} 0 R /Resources << /XObject << /Im1 {} 0 R >> >> >>", page_id + 1, page_id + 2).into_bytes());
+                objects.push(pdf_stream("", content.as_bytes()));
+                objects.push(pdf_stream(&format!("/Type /XObject /Subtype /Image /Width {width} /Height {height} /ColorSpace /DeviceGray /BitsPerComponent 8"), pixels));
+            }
         }
-        content.push_str("ET");
-        objects.push(
-            format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R /Resources << /Font << /F1 3 0 R >> >> >>",
-                5 + 2 * i
-            )
-            .into_bytes(),
-        );
-        objects.push(pdf_stream("", content.as_bytes()));
     }
+    objects[1] = format!("<< /Type /Pages /Kids [{kids}] /Count {n} >>").into_bytes();
     pdf_file(&objects)
 }
 
@@ -595,18 +861,12 @@ pub fn render_gray(pdf: &[u8], dpi: u32) -> Result<(usize, usize, Vec<u8>), Stri
 
 /// A one-page PDF whose page is nothing but the grey image given (a scan: no text layer).
 pub fn image_pdf(width: usize, height: usize, pixels: &[u8], dpi: u32) -> Vec<u8> {
-    let (w, h) = (
-        width as f64 * 72.0 / f64::from(dpi),
-        height as f64 * 72.0 / f64::from(dpi),
-    );
-    let content = format!("q {w:.2} 0 0 {h:.2} 0 0 cm /Im1 Do Q");
-    pdf_file(&[
-        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
-        format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w:.2} {h:.2}] /Contents 4 0 R /Resources << /XObject << /Im1 5 0 R >> >> >>").into_bytes(),
-        pdf_stream("", content.as_bytes()),
-        pdf_stream(&format!("/Type /XObject /Subtype /Image /Width {width} /Height {height} /ColorSpace /DeviceGray /BitsPerComponent 8"), pixels),
-    ])
+    pdf_pages(&[PdfPage::Scan {
+        width,
+        height,
+        pixels: pixels.to_vec(),
+        dpi,
+    }])
 }
 
 /// Character accuracy of `read` against `truth`: 1 − (edit distance / characters of `truth`), whitespace
@@ -655,7 +915,7 @@ mod base64_lite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::DocKind;
+    use crate::{DocKind, Error};
     use std::path::Path;
 
     fn load(name: &str, bytes: &[u8]) -> crate::Document {
@@ -665,6 +925,32 @@ mod tests {
 
     fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
         rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn cut_compound_files_are_errors_not_panics() {
+        let sheet = xls(&[("Tally", vec![vec!["Item".to_string()]; 3000])]);
+        let message = msg(
+            ("A", "a@example.com"),
+            "b@example.com",
+            "S",
+            0,
+            &"body ".repeat(2000),
+            &[],
+        );
+        for (name, bytes) in [("a.xls", sheet), ("a.msg", message)] {
+            for cut in [8, 512, bytes.len() / 3, bytes.len() / 2, bytes.len() - 1] {
+                let path = Path::new(name);
+                let kind = DocKind::from_path(path).unwrap();
+                let loaded = std::panic::catch_unwind(|| kind.connector().load(path, &bytes[..cut]));
+                match loaded {
+                    Ok(Err(Error::Invalid { .. } | Error::Empty { .. })) => {}
+                    Ok(Ok(doc)) => assert!(cut > bytes.len() / 3, "{name} cut at {cut} loaded: {:?}", doc.text),
+                    Ok(Err(e)) => panic!("{name} cut at {cut}: unexpected error {e}"),
+                    Err(_) => panic!("{name} cut at {cut}: the reader panicked"),
+                }
+            }
+        }
     }
 
     #[test]
@@ -681,6 +967,23 @@ mod tests {
         assert_eq!(doc.locate(at..at + 5).describe("ods"), "sheet Limits, row 2");
         let doc = load("a.csv", &csv(&table));
         assert!(doc.text.contains("Pump: Osprey; Pressure: 16"), "{}", doc.text);
+        let sheets = [("Intro", rows(&[&["Note"], &["hello"]])), ("Limits", table.clone())];
+        for (name, bytes) in [
+            ("a.xls", xls(&sheets)),
+            ("a.xlsb", xlsb(&sheets)),
+            ("a.xlsm", xlsx(&sheets)),
+        ] {
+            let doc = load(name, &bytes);
+            let at = doc
+                .text
+                .find("Pump: Osprey; Pressure: 16")
+                .unwrap_or_else(|| panic!("{name}: {}", doc.text));
+            assert_eq!(
+                doc.locate(at..at + 5).describe(doc.kind.name()),
+                "sheet Limits, row 3",
+                "{name}"
+            );
+        }
         let blocks = [
             Block::Heading(1, "Operation".into()),
             Block::Paragraph("Start slowly.".into()),
@@ -793,6 +1096,31 @@ mod tests {
             doc.text
         );
         assert!(doc.text.contains(">From the start") || doc.text.contains("From the start"));
+        let doc = load(
+            "a.msg",
+            &msg(
+                ("Ann Lee", "ann@example.com"),
+                "ops@example.com",
+                "Pump limits",
+                1_704_099_600,
+                "See the attached sheet.\r\nCall me about the Osprey.",
+                &[("limits.csv", csv(&table))],
+            ),
+        );
+        assert!(
+            doc.text.starts_with(
+                "# Pump limits\n\nFrom: Ann Lee <ann@example.com>; To: ops@example.com; Date: 2024-01-01T09:00:00"
+            ),
+            "{}",
+            doc.text
+        );
+        assert_eq!(doc.title.as_deref(), Some("Pump limits"));
+        let at = doc.text.find("Pump: Osprey").unwrap();
+        assert_eq!(
+            doc.locate(at..at + 5).describe("msg"),
+            "message 1 (Pump limits › Attachment: limits.csv › limits)"
+        );
+        assert!(doc.text.contains("Call me about the Osprey."), "{}", doc.text);
         let doc = load(
             "a.rtf",
             &rtf(&["Title line".into(), "Caf\u{e9} pumps run at 11 bar.".into()]),

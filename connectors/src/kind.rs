@@ -27,7 +27,7 @@ pub enum DocKind {
     Epub,
     /// Jupyter notebooks (`.ipynb`).
     Notebook,
-    /// Saved mail: `eml` (one message), `mbox` (a mailbox).
+    /// Saved mail: `eml` (one message), `mbox` (a mailbox), `msg` (one Outlook message).
     Mail(&'static str),
     /// Rich Text Format.
     Rtf,
@@ -73,6 +73,7 @@ impl DocKind {
             "ipynb" => DocKind::Notebook,
             "eml" => DocKind::Mail("eml"),
             "mbox" => DocKind::Mail("mbox"),
+            "msg" => DocKind::Mail("msg"),
             "rtf" => DocKind::Rtf,
             other if IMAGE_EXTENSIONS.contains(&other) => {
                 DocKind::Image(IMAGE_EXTENSIONS.iter().copied().find(|e| *e == other)?)
@@ -156,6 +157,7 @@ mod tests {
         assert_eq!(kind("data.csv"), Some("csv"));
         assert_eq!(kind("deck.odp"), Some("odp"));
         assert_eq!(kind("inbox.mbox"), Some("mbox"));
+        assert_eq!(kind("Re Budget.MSG"), Some("msg"));
         assert_eq!(kind("a.ipynb"), Some("ipynb"));
         assert_eq!(kind("Makefile"), Some("make"));
         assert_eq!(kind("photo.JPG"), Some("jpg"));

@@ -11,6 +11,7 @@
 
 mod archive;
 mod blocks;
+mod contain;
 mod decode;
 mod document;
 mod docx;
@@ -32,10 +33,10 @@ mod sheet;
 mod slides;
 mod text;
 
+pub use contain::in_contained_parser;
 pub use document::{describe_place, join_path, Document, Heading, Location, LocationMap, PATH_SEPARATOR};
 pub use error::Error;
 pub use kind::DocKind;
-pub use pdf::in_pdf_extraction;
 
 use std::path::Path;
 

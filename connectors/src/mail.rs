@@ -1,8 +1,10 @@
-//! Saved mail: one message (`.eml`) or a mailbox (`.mbox`, messages split at their `From ` lines), parsed by
-//! `mail-parser` (MIME, transfer encodings, charsets; an HTML-only body is turned into text). Each message is
-//! a numbered part whose heading is its subject, followed by who sent it and when, its text, and its
-//! attachments, each read by the connector of its own format (a .docx attachment as a Word document) under
-//! an `Attachment: name` heading. A citation names the message: `message 3 (Re: pump pressures)`.
+//! Saved mail: one message (`.eml`), a mailbox (`.mbox`, messages split at their `From ` lines), or an
+//! Outlook message (`.msg`, a compound file). `.eml`/`.mbox` are parsed by `mail-parser` (MIME, transfer
+//! encodings, charsets; an HTML-only body is turned into text), `.msg` by `msg_parser`; both become a
+//! [`Message`] that is written the same way. Each message is a numbered part whose heading is its subject,
+//! followed by who sent it and when, its text, and its attachments, each read by the connector of its own
+//! format (a .docx attachment as a Word document) under an `Attachment: name` heading. A citation names the
+//! message: `message 3 (Re: pump pressures)`.
 //!
 //! Bounds: an attachment over [`MAX_ATTACHMENT_BYTES`] is not read (a warning names it); attached messages
 //! and mailboxes are not opened (one level of mail only).
@@ -13,13 +15,14 @@ use std::path::Path;
 use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::blocks::Blocks;
+use crate::contain::contain;
 use crate::document::{Document, Heading};
 use crate::{Connector, DocKind, Error};
 
 /// Attachments larger than this (decoded) are not read.
 const MAX_ATTACHMENT_BYTES: usize = 32 << 20;
 
-/// Loads `.eml` and `.mbox` files; the [`DocKind`] it carries says which.
+/// Loads `.eml`, `.mbox` and `.msg` files; the [`DocKind`] it carries says which.
 pub(crate) struct MailConnector(pub(crate) DocKind);
 
 impl Connector for MailConnector {
@@ -28,32 +31,39 @@ impl Connector for MailConnector {
         let mut warnings = Vec::new();
         let invalid = |reason: String| Error::Invalid {
             path: path.to_path_buf(),
-            what: if self.0.name() == "mbox" {
-                "an .mbox mailbox"
-            } else {
-                "an .eml message"
+            what: match self.0.name() {
+                "mbox" => "an .mbox mailbox",
+                "msg" => "an Outlook .msg message",
+                _ => "an .eml message",
             },
             reason,
         };
-        if self.0.name() == "mbox" {
-            let mut n = 0u32;
-            for message in mail_parser::mailbox::mbox::MessageIterator::new(Cursor::new(bytes)) {
-                let message = message.map_err(|e| invalid(format!("reading message {}: {e}", n + 1)))?;
-                n += 1;
-                message_text(&mut out, n, message.contents(), &mut warnings);
+        match self.0.name() {
+            "mbox" => {
+                let mut n = 0u32;
+                for message in mail_parser::mailbox::mbox::MessageIterator::new(Cursor::new(bytes)) {
+                    let message = message.map_err(|e| invalid(format!("reading message {}: {e}", n + 1)))?;
+                    n += 1;
+                    mime_message(&mut out, n, message.contents(), &mut warnings);
+                }
+                if n == 0 {
+                    return Err(invalid(
+                        "no message found (a mailbox's messages start with \"From \" lines)".into(),
+                    ));
+                }
             }
-            if n == 0 {
-                return Err(invalid(
-                    "no message found (a mailbox's messages start with \"From \" lines)".into(),
-                ));
+            "msg" => {
+                // Contained: the compound-file reader may panic on a damaged file.
+                let msg = contain(|| msg_parser::Outlook::from_slice(bytes))
+                    .map_err(|panic| invalid(format!("damaged compound file ({panic})")))?
+                    .map_err(|e| invalid(e.to_string()))?;
+                outlook_message(&mut out, &msg, path, &mut warnings);
             }
-        } else {
-            message_text(&mut out, 1, bytes, &mut warnings);
+            _ => mime_message(&mut out, 1, bytes, &mut warnings),
         }
-        let title = if self.0.name() == "eml" {
-            out.outline.first().map(|h| h.text.clone())
-        } else {
-            None
+        let title = match self.0.name() {
+            "mbox" => None,
+            _ => out.outline.first().map(|h| h.text.clone()),
         };
         let mut doc = out.into_parts(path, self.0, title)?;
         doc.warnings = warnings;
@@ -61,50 +71,132 @@ impl Connector for MailConnector {
     }
 }
 
-/// Appends message `n` (its raw bytes) to `out`.
-fn message_text(out: &mut Blocks, n: u32, raw: &[u8], warnings: &mut Vec<String>) {
+/// One message, whichever format it was saved in, borrowing its bodies and attachments from the parser.
+#[derive(Default)]
+struct Message<'a> {
+    subject: String,
+    /// `Name <address>`, or whichever of the two is known.
+    from: Option<String>,
+    to: Option<String>,
+    /// RFC 3339.
+    date: Option<String>,
+    /// Plain-text bodies, in order.
+    bodies: Vec<String>,
+    attachments: Vec<Attached<'a>>,
+}
+
+struct Attached<'a> {
+    name: String,
+    contents: &'a [u8],
+    /// An attached message (`message/rfc822`, an embedded .msg): not opened.
+    is_message: bool,
+}
+
+/// `Name <address>`, `Name`, or `address`; `None` when neither is known.
+fn person(name: Option<&str>, address: Option<&str>) -> Option<String> {
+    let name = name.map(str::trim).filter(|s| !s.is_empty());
+    let address = address.map(str::trim).filter(|s| !s.is_empty());
+    match (name, address) {
+        (Some(name), Some(addr)) if name != addr => Some(format!("{name} <{addr}>")),
+        (Some(one), _) | (None, Some(one)) => Some(one.to_owned()),
+        (None, None) => None,
+    }
+}
+
+/// Appends MIME message `n` (its raw bytes, as in an .eml file or one message of a mailbox) to `out`.
+fn mime_message(out: &mut Blocks, n: u32, raw: &[u8], warnings: &mut Vec<String>) {
     let Some(message) = MessageParser::default().parse(raw) else {
         warnings.push(format!("message {n}: not a mail message, skipped"));
         return;
     };
+    let mut bodies = Vec::new();
+    while let Some(body) = message.body_text(bodies.len()) {
+        bodies.push(body.into_owned());
+    }
+    let parsed = Message {
+        subject: message.subject().unwrap_or_default().to_owned(),
+        from: message
+            .from()
+            .and_then(|f| f.first())
+            .and_then(|a| person(a.name(), a.address())),
+        to: message
+            .to()
+            .and_then(|t| t.first())
+            .and_then(|a| a.address())
+            .map(str::to_owned),
+        date: message.date().map(|d| d.to_rfc3339()),
+        bodies,
+        attachments: message
+            .attachments()
+            .map(|a| Attached {
+                name: a.attachment_name().unwrap_or("unnamed").to_owned(),
+                contents: a.contents(),
+                is_message: a.is_message(),
+            })
+            .collect(),
+    };
+    write_message(out, n, parsed, warnings);
+}
+
+/// Appends an Outlook message to `out` as message 1.
+fn outlook_message(out: &mut Blocks, msg: &msg_parser::Outlook, path: &Path, warnings: &mut Vec<String>) {
+    let mut bodies = Vec::new();
+    if !msg.body.trim().is_empty() {
+        bodies.push(msg.body.clone());
+    } else if !msg.html.trim().is_empty() {
+        match crate::html::HtmlConnector.load(path, msg.html.as_bytes()) {
+            Ok(doc) => bodies.push(doc.text),
+            Err(Error::Empty { .. }) => {}
+            Err(e) => warnings.push(format!("message 1: HTML body: {e}")),
+        }
+    }
+    let parsed = Message {
+        subject: msg.subject.clone(),
+        from: person(Some(&msg.sender.name), Some(&msg.sender.email)),
+        to: msg
+            .to
+            .first()
+            .and_then(|p| person(None, Some(&p.email)).or_else(|| person(Some(&p.name), None))),
+        date: [&msg.client_submit_time, &msg.message_delivery_time, &msg.creation_time]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .cloned(),
+        bodies,
+        attachments: msg
+            .attachments
+            .iter()
+            .map(|a| Attached {
+                name: [&a.long_file_name, &a.file_name, &a.display_name]
+                    .into_iter()
+                    .find(|s| !s.is_empty())
+                    .map_or_else(|| "unnamed".to_owned(), |s| s.clone()),
+                contents: &a.payload_bytes,
+                is_message: a.is_embedded_message(),
+            })
+            .collect(),
+    };
+    write_message(out, 1, parsed, warnings);
+}
+
+/// Appends message `n` to `out`: its subject as a level-1 heading, a `From: ...; To: ...; Date: ...` line,
+/// its bodies, and each attachment read by its own connector.
+fn write_message(out: &mut Blocks, n: u32, message: Message<'_>, warnings: &mut Vec<String>) {
     out.part(n);
-    let subject = message
-        .subject()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("(no subject)");
-    out.block(subject, 1);
-    let mut header = Vec::new();
-    if let Some(from) = message.from().and_then(|f| f.first()) {
-        let who = match (from.name(), from.address()) {
-            (Some(name), Some(addr)) => format!("{name} <{addr}>"),
-            (Some(name), None) => name.to_owned(),
-            (None, Some(addr)) => addr.to_owned(),
-            (None, None) => String::new(),
-        };
-        if !who.is_empty() {
-            header.push(format!("From: {who}"));
-        }
-    }
-    if let Some(to) = message.to().and_then(|t| t.first()) {
-        if let Some(addr) = to.address() {
-            header.push(format!("To: {addr}"));
-        }
-    }
-    if let Some(date) = message.date() {
-        header.push(format!("Date: {}", date.to_rfc3339()));
-    }
+    let subject = message.subject.trim();
+    out.block(if subject.is_empty() { "(no subject)" } else { subject }, 1);
+    let header: Vec<String> = [("From", message.from), ("To", message.to), ("Date", message.date)]
+        .into_iter()
+        .filter_map(|(field, value)| value.map(|v| format!("{field}: {v}")))
+        .collect();
     if !header.is_empty() {
         out.block(&header.join("; "), 0);
     }
-    let mut i = 0;
-    while let Some(body) = message.body_text(i) {
-        out.verbatim(&squeeze(&body));
-        i += 1;
+    for body in &message.bodies {
+        out.verbatim(&squeeze(body));
     }
-    for attachment in message.attachments() {
-        let name = attachment.attachment_name().unwrap_or("unnamed").to_owned();
-        if attachment.is_message() {
+    for attachment in message.attachments {
+        let name = attachment.name;
+        if attachment.is_message {
             warnings.push(format!("message {n}: attached message {name} not opened"));
             continue;
         }
@@ -115,16 +207,15 @@ fn message_text(out: &mut Blocks, n: u32, raw: &[u8], warnings: &mut Vec<String>
             warnings.push(format!("message {n}: attached mailbox {name} not opened"));
             continue;
         }
-        let contents = attachment.contents();
-        if contents.len() > MAX_ATTACHMENT_BYTES {
+        if attachment.contents.len() > MAX_ATTACHMENT_BYTES {
             warnings.push(format!(
                 "message {n}: attachment {name} of {} MiB is over the {} MiB limit, not read",
-                contents.len() >> 20,
+                attachment.contents.len() >> 20,
                 MAX_ATTACHMENT_BYTES >> 20
             ));
             continue;
         }
-        match kind.connector().load(Path::new(&name), contents) {
+        match kind.connector().load(Path::new(&name), attachment.contents) {
             Ok(doc) => {
                 out.block(&format!("Attachment: {name}"), 2);
                 let base = out.text.len() + 2;

@@ -1,42 +1,15 @@
 //! PDF: text per page through `pdf-extract`, isolated so that a damaged file is an error, never a crash.
 //!
-//! `pdf-extract` (and `lopdf` below it) panic on some damaged content streams. Extraction runs under
-//! [`std::panic::catch_unwind`]; [`in_pdf_extraction`] lets a binary's panic hook stay quiet about those
-//! panics, which are reported as [`Error::Pdf`] instead.
+//! `pdf-extract` (and `lopdf` below it) panic on some damaged content streams; extraction runs
+//! [contained](crate::contain), and such a panic is reported as [`Error::Pdf`].
 
-use std::cell::Cell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use crate::contain::contain;
 use crate::{Connector, DocKind, Document, Error, LocationMap};
 
 /// Loads `.pdf` files page by page.
 pub(crate) struct PdfConnector;
-
-thread_local! {
-    static IN_EXTRACTION: Cell<bool> = const { Cell::new(false) };
-}
-
-/// True while the current thread is inside PDF extraction, whose panics are caught and reported as errors.
-pub fn in_pdf_extraction() -> bool {
-    IN_EXTRACTION.with(Cell::get)
-}
-
-/// Resets the extraction flag even when extraction unwinds.
-struct ExtractionGuard;
-
-impl ExtractionGuard {
-    fn enter() -> ExtractionGuard {
-        IN_EXTRACTION.with(|flag| flag.set(true));
-        ExtractionGuard
-    }
-}
-
-impl Drop for ExtractionGuard {
-    fn drop(&mut self) {
-        IN_EXTRACTION.with(|flag| flag.set(false));
-    }
-}
 
 impl Connector for PdfConnector {
     fn load(&self, path: &Path, bytes: &[u8]) -> Result<Document, Error> {
@@ -45,11 +18,7 @@ impl Connector for PdfConnector {
                 path: path.to_path_buf(),
             });
         }
-        let pages = {
-            let _guard = ExtractionGuard::enter();
-            catch_unwind(AssertUnwindSafe(|| pdf_extract::extract_text_from_mem_by_pages(bytes)))
-        };
-        let pages = match pages {
+        let pages = match contain(|| pdf_extract::extract_text_from_mem_by_pages(bytes)) {
             Ok(Ok(pages)) => pages,
             Ok(Err(err)) => {
                 let reason = err.to_string();
@@ -65,14 +34,9 @@ impl Connector for PdfConnector {
                 });
             }
             Err(panic) => {
-                let reason = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "unknown error".to_owned());
                 return Err(Error::Pdf {
                     path: path.to_path_buf(),
-                    reason: format!("damaged content ({reason})"),
+                    reason: format!("damaged content ({panic})"),
                 });
             }
         };
@@ -179,6 +143,6 @@ mod tests {
             .load(Path::new("bad.pdf"), b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
             .unwrap_err();
         assert!(matches!(err, Error::Pdf { .. }), "{err}");
-        assert!(!in_pdf_extraction());
+        assert!(!crate::in_contained_parser());
     }
 }

@@ -12,10 +12,11 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use calamine::{open_workbook_auto_from_rs, Data, DataRef, Reader, Sheets};
+use calamine::{Data, DataRef, Ods, Reader, Sheets, Xls, Xlsb, Xlsx};
 
 use crate::archive::{self, Archive};
 use crate::blocks::labelled_row;
+use crate::contain::contain;
 use crate::document::{Document, Heading, LocationMap};
 use crate::{Connector, DocKind, Error};
 
@@ -137,7 +138,7 @@ impl Connector for SheetConnector {
         match self.0.name() {
             "csv" => delimited(path, bytes, b',', self.0),
             "tsv" => delimited(path, bytes, b'\t', self.0),
-            "xls" => workbook(path, bytes, what, self.0),
+            "xls" => contained_workbook(path, bytes, what, self.0),
             _ => {
                 // Zip-based: refuse a bomb before the library inflates it.
                 let mut archive = Archive::open(path, bytes, what)?;
@@ -148,10 +149,21 @@ impl Connector for SheetConnector {
                         archive::MAX_TOTAL_BYTES
                     )));
                 }
-                workbook(path, bytes, what, self.0)
+                contained_workbook(path, bytes, what, self.0)
             }
         }
     }
+}
+
+/// [`workbook`], [contained](crate::contain): calamine panics on some damaged files (a cut `.xls`).
+fn contained_workbook(path: &Path, bytes: &[u8], what: &'static str, kind: DocKind) -> Result<Document, Error> {
+    contain(|| workbook(path, bytes, what, kind)).unwrap_or_else(|panic| {
+        Err(Error::Invalid {
+            path: path.to_path_buf(),
+            what,
+            reason: format!("damaged workbook ({panic})"),
+        })
+    })
 }
 
 /// A cell as text: numbers without a trailing `.0`, dates as `YYYY-MM-DD` (with the time when it has one).
@@ -217,8 +229,16 @@ fn workbook(path: &Path, bytes: &[u8], what: &'static str, kind: DocKind) -> Res
         what,
         reason,
     };
-    let mut book = open_workbook_auto_from_rs(Cursor::new(bytes))
-        .map_err(|e| invalid(format!("cannot open the workbook: {e}")))?;
+    // Opened by the format its name says (not by sniffing), so that the reason a file cannot be read is
+    // the reader's own ("Workbook is password protected"), not "cannot detect file format".
+    let cursor = Cursor::new(bytes);
+    let opened = match kind.name() {
+        "xls" => Xls::new(cursor).map(Sheets::Xls).map_err(calamine::Error::from),
+        "xlsb" => Xlsb::new(cursor).map(Sheets::Xlsb).map_err(calamine::Error::from),
+        "ods" => Ods::new(cursor).map(Sheets::Ods).map_err(calamine::Error::from),
+        _ => Xlsx::new(cursor).map(Sheets::Xlsx).map_err(calamine::Error::from),
+    };
+    let mut book = opened.map_err(|e| invalid(format!("cannot open the workbook: {e}")))?;
     let mut out = SheetText::default();
     let mut skipped = Vec::new();
     let names = book.sheet_names();

@@ -345,6 +345,27 @@ fn documents(dir: &Path, add: &mut impl FnMut(&'static str, PathBuf, Expect)) {
     std::fs::write(&path, b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1 encrypted package").unwrap();
     add("password-protected .xlsx", path, Expect::Failed(&["not a zip archive"]));
 
+    // Compound files (legacy Excel, Outlook) cut in half: their sector chains point past the end.
+    let sheet = fixtures::xls(&[("Tally", vec![vec!["Item".to_string()]; 3000])]);
+    let path = dir.join("truncated.xls");
+    std::fs::write(&path, &sheet[..sheet.len() / 2]).unwrap();
+    add("truncated .xls", path, Expect::Failed(&["unreadable as an .xls"]));
+    let message = fixtures::msg(
+        ("Ops", "ops@example.com"),
+        "team@example.com",
+        "Tide tables",
+        1_704_362_400,
+        &"The spring tide tables are attached. ".repeat(400),
+        &[],
+    );
+    let path = dir.join("truncated.msg");
+    std::fs::write(&path, &message[..message.len() / 2]).unwrap();
+    add(
+        "truncated .msg",
+        path,
+        Expect::Failed(&["unreadable as an Outlook .msg"]),
+    );
+
     // A corrupt image: OCR fails (or, without Tesseract, the file needs it).
     let path = dir.join("corrupt.png");
     std::fs::write(&path, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR garbage after the header").unwrap();

@@ -61,11 +61,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Panics inside PDF extraction are caught and reported as errors for that file; keep them off the terminal.
+/// Panics inside a contained third-party parser (PDF, legacy Excel, Outlook) are caught and reported as errors
+/// for that file; keep them off the terminal.
 fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !rag::connectors::in_pdf_extraction() {
+        if !rag::connectors::in_contained_parser() {
             default(info);
         }
     }));
