@@ -155,6 +155,82 @@ impl Blocks {
     }
 }
 
+/// Tables being read from a document's XML, innermost last (Word's `w:tbl`, OpenDocument's `table:table`,
+/// PowerPoint's `a:tbl`): rows of cells, each cell the text of its paragraphs; a table nested in a cell becomes
+/// that cell's text.
+#[derive(Default)]
+pub(crate) struct Tables {
+    open: Vec<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<Vec<String>>,
+    cell: Option<String>,
+}
+
+impl Tables {
+    pub(crate) fn start_table(&mut self) {
+        self.open.push(Table::default());
+    }
+
+    pub(crate) fn start_row(&mut self) {
+        if let Some(t) = self.open.last_mut() {
+            t.rows.push(Vec::new());
+        }
+    }
+
+    pub(crate) fn start_cell(&mut self) {
+        if let Some(t) = self.open.last_mut() {
+            t.cell = Some(String::new());
+        }
+    }
+
+    /// Adds a paragraph's text to the open cell; gives it back when no cell is open (it belongs to the
+    /// document, not to a table).
+    pub(crate) fn paragraph(&mut self, text: String) -> Option<String> {
+        match self.open.last_mut().and_then(|t| t.cell.as_mut()) {
+            Some(cell) => {
+                let text = text.trim();
+                if !text.is_empty() {
+                    if !cell.is_empty() {
+                        cell.push(' ');
+                    }
+                    cell.push_str(text);
+                }
+                None
+            }
+            None => Some(text),
+        }
+    }
+
+    /// Closes the open cell (an empty cell when none was opened, as an empty-element cell is).
+    pub(crate) fn end_cell(&mut self) {
+        if let Some(t) = self.open.last_mut() {
+            let cell = t.cell.take().unwrap_or_default();
+            if let Some(row) = t.rows.last_mut() {
+                row.push(cell);
+            }
+        }
+    }
+
+    /// Closes the innermost table: its rows when it is outermost (a block of the document); `None` when it was
+    /// nested, its rows then joined into the enclosing cell.
+    pub(crate) fn end_table(&mut self) -> Option<Vec<Vec<String>>> {
+        let table = self.open.pop()?;
+        match self.open.last_mut().and_then(|t| t.cell.as_mut()) {
+            Some(cell) => {
+                for row in table.rows {
+                    cell.push(' ');
+                    cell.push_str(&row.join(" "));
+                }
+                None
+            }
+            None => Some(table.rows),
+        }
+    }
+}
+
 /// A table row with each non-empty cell under its column's header: `Model: P-200; Pressure: 8 bar`.
 pub(crate) fn labelled_row(header: &[String], row: &[String]) -> String {
     let cells: Vec<String> = row

@@ -13,7 +13,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::archive;
-use crate::blocks::{push_xml_text, Blocks};
+use crate::blocks::{push_xml_text, Blocks, Tables};
 use crate::document::Document;
 use crate::{Connector, DocKind, Error};
 
@@ -43,14 +43,8 @@ struct State {
     doc_title: Option<String>,
     /// Inside `<w:t>`: text that counts.
     in_text: bool,
-    /// Table rows being read (a nested table's rows join its enclosing cell's text).
-    tables: Vec<Table>,
-}
-
-#[derive(Default)]
-struct Table {
-    rows: Vec<Vec<String>>,
-    cell: Option<String>,
+    /// Tables being read.
+    tables: Tables,
 }
 
 /// Heading level of a paragraph style: `Heading1`..`Heading9`; 0 for others. (`Title` is the document's title,
@@ -99,59 +93,27 @@ fn parse(path: &Path, xml: &[u8]) -> Result<Document, Error> {
                 b"t" => state.in_text = true,
                 b"tab" => state.paragraph.push(' '),
                 b"br" | b"cr" => state.paragraph.push(' '),
-                b"tbl" => state.tables.push(Table::default()),
-                b"tr" => {
-                    if let Some(t) = state.tables.last_mut() {
-                        t.rows.push(Vec::new());
-                    }
-                }
-                b"tc" => {
-                    if let Some(t) = state.tables.last_mut() {
-                        t.cell = Some(String::new());
-                    }
-                }
+                b"tbl" => state.tables.start_table(),
+                b"tr" => state.tables.start_row(),
+                b"tc" => state.tables.start_cell(),
                 _ => {}
             },
             Event::End(e) => match e.local_name().as_ref() {
                 b"t" => state.in_text = false,
                 b"p" => {
                     let text = std::mem::take(&mut state.paragraph);
-                    match state.tables.last_mut().and_then(|t| t.cell.as_mut()) {
-                        Some(cell) => {
-                            if !cell.is_empty() {
-                                cell.push(' ');
-                            }
-                            cell.push_str(text.trim());
+                    if let Some(text) = state.tables.paragraph(text) {
+                        if state.title && state.doc_title.is_none() && !text.trim().is_empty() {
+                            state.doc_title = Some(text.split_whitespace().collect::<Vec<_>>().join(" "));
                         }
-                        None => {
-                            if state.title && state.doc_title.is_none() && !text.trim().is_empty() {
-                                state.doc_title = Some(text.split_whitespace().collect::<Vec<_>>().join(" "));
-                            }
-                            out.block(&text, state.level)
-                        }
+                        out.block(&text, state.level)
                     }
                     state.level = 0;
                 }
-                b"tc" => {
-                    if let Some(t) = state.tables.last_mut() {
-                        let cell = t.cell.take().unwrap_or_default();
-                        if let Some(row) = t.rows.last_mut() {
-                            row.push(cell);
-                        }
-                    }
-                }
+                b"tc" => state.tables.end_cell(),
                 b"tbl" => {
-                    if let Some(table) = state.tables.pop() {
-                        match state.tables.last_mut().and_then(|t| t.cell.as_mut()) {
-                            // A table inside a cell: its rows become that cell's text.
-                            Some(cell) => {
-                                for row in table.rows {
-                                    cell.push(' ');
-                                    cell.push_str(&row.join(" "));
-                                }
-                            }
-                            None => out.table(table.rows),
-                        }
+                    if let Some(rows) = state.tables.end_table() {
+                        out.table(rows);
                     }
                 }
                 _ => {}

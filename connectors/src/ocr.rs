@@ -23,41 +23,53 @@ const DPI: u32 = 200;
 /// Most pages of one PDF read by OCR; later ones are left out with a warning.
 pub(crate) const MAX_PAGES: usize = 200;
 
-/// The Tesseract program, if it runs (checked once per process).
+/// An external program, looked for once per process: the one its environment variable names, else its
+/// usual name on `PATH`; found when it answers its version flag.
+struct Program {
+    env: &'static str,
+    name: &'static str,
+    version_flag: &'static str,
+    found: OnceLock<Option<String>>,
+}
+
+impl Program {
+    const fn new(env: &'static str, name: &'static str, version_flag: &'static str) -> Program {
+        Program {
+            env,
+            name,
+            version_flag,
+            found: OnceLock::new(),
+        }
+    }
+
+    fn get(&'static self) -> Option<&'static str> {
+        self.found
+            .get_or_init(|| {
+                let program = std::env::var(self.env).unwrap_or_else(|_| self.name.into());
+                let runs = Command::new(&program)
+                    .arg(self.version_flag)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok();
+                runs.then_some(program)
+            })
+            .as_deref()
+    }
+}
+
+static TESSERACT: Program = Program::new("RAG_TESSERACT", "tesseract", "--version");
+static PDFTOPPM: Program = Program::new("RAG_PDFTOPPM", "pdftoppm", "-v");
+
+/// The Tesseract program, if it runs.
 pub(crate) fn tesseract() -> Option<&'static str> {
-    static FOUND: OnceLock<Option<String>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            probe(
-                std::env::var("RAG_TESSERACT").unwrap_or_else(|_| "tesseract".into()),
-                "--version",
-            )
-        })
-        .as_deref()
+    TESSERACT.get()
 }
 
-/// poppler's `pdftoppm`, if it runs (checked once per process).
+/// poppler's `pdftoppm`, if it runs.
 pub(crate) fn pdftoppm() -> Option<&'static str> {
-    static FOUND: OnceLock<Option<String>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            probe(
-                std::env::var("RAG_PDFTOPPM").unwrap_or_else(|_| "pdftoppm".into()),
-                "-v",
-            )
-        })
-        .as_deref()
-}
-
-fn probe(program: String, flag: &str) -> Option<String> {
-    let ok = Command::new(&program)
-        .arg(flag)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    ok.then_some(program)
+    PDFTOPPM.get()
 }
 
 /// Runs `command` with `input` on its standard input; its standard output, or why not.

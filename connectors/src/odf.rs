@@ -10,9 +10,9 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::archive::Archive;
-use crate::blocks::{push_xml_text, Blocks};
+use crate::blocks::{push_xml_text, Blocks, Tables};
 use crate::document::Document;
-use crate::slides::attr;
+use crate::slides::{attr, Slide, SlideBlock};
 use crate::{Connector, DocKind, Error};
 
 /// One XML part, at most this many bytes once inflated.
@@ -33,29 +33,34 @@ struct State {
     /// Text of the paragraph or heading being read, with its heading level (0 for a paragraph). Nested
     /// paragraphs (a note's body inside a paragraph) join their enclosing one.
     paragraphs: Vec<(String, u8)>,
-    tables: Vec<Table>,
+    tables: Tables,
     /// Depth inside a subtree whose text is left out (tracked deletions, a note's citation mark).
     skip: u32,
     /// Inside the title frame of a slide.
     title_frame: bool,
-    /// Title of the slide being read.
-    slide_title: Option<String>,
-    /// Blocks of the slide being read (its title first), then notes.
-    slide_blocks: Vec<SlideBlock>,
+    /// The slide being read.
+    slide: Slide,
+    /// Inside the slide's speaker notes.
     in_notes: bool,
-    notes: Vec<String>,
+    /// Slides begun so far.
     slides: u32,
 }
 
-enum SlideBlock {
-    Paragraph(String),
-    Table(Vec<Vec<String>>),
-}
-
-#[derive(Default)]
-struct Table {
-    rows: Vec<Vec<String>>,
-    cell: Option<String>,
+impl State {
+    /// A paragraph or heading of the document (not of a table, not nested) ends: it goes to the slide being
+    /// read (its title, its notes or its body) or, in a text document, to `out`.
+    fn paragraph(&mut self, text: String, level: u8, presentation: bool, out: &mut Blocks) {
+        if !presentation {
+            out.block(&text, level);
+        } else if text.is_empty() {
+        } else if self.in_notes {
+            self.slide.notes.push(text);
+        } else if self.title_frame && self.slide.title.is_none() {
+            self.slide.title = Some(text);
+        } else {
+            self.slide.blocks.push(SlideBlock::Paragraph(text));
+        }
+    }
 }
 
 /// Reads an OpenDocument text or presentation.
@@ -111,28 +116,13 @@ pub(crate) fn load(path: &Path, bytes: &[u8], kind: DocKind) -> Result<Document,
                                 p.push(' ');
                             }
                         }
-                        b"table:table" if !empty => state.tables.push(Table::default()),
-                        b"table:table-row" if !empty => {
-                            if let Some(t) = state.tables.last_mut() {
-                                t.rows.push(Vec::new());
-                            }
-                        }
-                        b"table:table-cell" | b"table:covered-table-cell" => {
-                            if let Some(t) = state.tables.last_mut() {
-                                if empty {
-                                    if let Some(row) = t.rows.last_mut() {
-                                        row.push(String::new());
-                                    }
-                                } else {
-                                    t.cell = Some(String::new());
-                                }
-                            }
-                        }
+                        b"table:table" if !empty => state.tables.start_table(),
+                        b"table:table-row" if !empty => state.tables.start_row(),
+                        b"table:table-cell" | b"table:covered-table-cell" if !empty => state.tables.start_cell(),
+                        b"table:table-cell" | b"table:covered-table-cell" => state.tables.end_cell(),
                         b"draw:page" if presentation && !empty => {
                             state.slides += 1;
-                            state.slide_title = None;
-                            state.slide_blocks.clear();
-                            state.notes.clear();
+                            state.slide = Slide::default();
                         }
                         b"draw:frame" if presentation => {
                             let class = attr(e, b"class").unwrap_or_default();
@@ -156,64 +146,19 @@ pub(crate) fn load(path: &Path, bytes: &[u8], kind: DocKind) -> Result<Document,
                             if let Some((outer, _)) = state.paragraphs.last_mut() {
                                 outer.push(' ');
                                 outer.push_str(&text);
-                            } else if let Some(cell) = state.tables.last_mut().and_then(|t| t.cell.as_mut()) {
-                                if !cell.is_empty() {
-                                    cell.push(' ');
-                                }
-                                cell.push_str(&text);
-                            } else if presentation {
-                                if text.is_empty() {
-                                } else if state.in_notes {
-                                    state.notes.push(text);
-                                } else if state.title_frame && state.slide_title.is_none() {
-                                    state.slide_title = Some(text);
-                                } else {
-                                    state.slide_blocks.push(SlideBlock::Paragraph(text));
-                                }
-                            } else {
-                                out.block(&text, level);
+                            } else if let Some(text) = state.tables.paragraph(text) {
+                                state.paragraph(text, level, presentation, &mut out);
                             }
                         }
-                        b"table:table-cell" | b"table:covered-table-cell" => {
-                            if let Some(t) = state.tables.last_mut() {
-                                let cell = t.cell.take().unwrap_or_default();
-                                if let Some(row) = t.rows.last_mut() {
-                                    row.push(cell);
-                                }
-                            }
-                        }
-                        b"table:table" => {
-                            if let Some(table) = state.tables.pop() {
-                                match state.tables.last_mut().and_then(|t| t.cell.as_mut()) {
-                                    Some(cell) => {
-                                        for row in table.rows {
-                                            cell.push(' ');
-                                            cell.push_str(&row.join(" "));
-                                        }
-                                    }
-                                    None if presentation => state.slide_blocks.push(SlideBlock::Table(table.rows)),
-                                    None => out.table(table.rows),
-                                }
-                            }
-                        }
+                        b"table:table-cell" | b"table:covered-table-cell" => state.tables.end_cell(),
+                        b"table:table" => match state.tables.end_table() {
+                            Some(rows) if presentation => state.slide.blocks.push(SlideBlock::Table(rows)),
+                            Some(rows) => out.table(rows),
+                            None => {}
+                        },
                         b"draw:frame" => state.title_frame = false,
                         b"presentation:notes" => state.in_notes = false,
-                        b"draw:page" if presentation => {
-                            out.part(state.slides);
-                            if let Some(title) = state.slide_title.take() {
-                                out.block(&title, 1);
-                            }
-                            for block in state.slide_blocks.drain(..) {
-                                match block {
-                                    SlideBlock::Paragraph(p) => out.block(&p, 0),
-                                    SlideBlock::Table(rows) => out.table(rows),
-                                }
-                            }
-                            if !state.notes.is_empty() {
-                                out.block(&format!("Speaker notes: {}", state.notes.join(" ")), 0);
-                                state.notes.clear();
-                            }
-                        }
+                        b"draw:page" if presentation => std::mem::take(&mut state.slide).write(&mut out, state.slides),
                         _ => {}
                     }
                 }

@@ -103,11 +103,8 @@ impl SheetText {
     }
 
     fn into_document(self, path: &Path, kind: DocKind) -> Result<Document, Error> {
-        if self
-            .rows
-            .iter()
-            .all(|&(offset, _)| self.outline.iter().any(|h| h.offset == offset))
-        {
+        // Each sheet heading is one row entry and one outline entry; a line of cells only a row entry.
+        if self.rows.len() == self.outline.len() {
             return Err(Error::Empty {
                 path: path.to_path_buf(),
             });

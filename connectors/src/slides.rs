@@ -9,7 +9,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::archive::{resolve, Archive};
-use crate::blocks::{push_xml_text, Blocks};
+use crate::blocks::{push_xml_text, Blocks, Tables};
 use crate::document::Document;
 use crate::{Connector, DocKind, Error};
 
@@ -106,30 +106,51 @@ fn attr_r_id(e: &quick_xml::events::BytesStart<'_>) -> Option<String> {
         .map(|a| String::from_utf8_lossy(&a.value).into_owned())
 }
 
-/// What one slide (or notes page) says: its title, its paragraphs and tables in order.
+/// What one slide (or notes page) says, in either format: its title, its paragraphs and tables in order,
+/// its speaker notes.
 #[derive(Default)]
-struct SlideText {
-    title: Option<String>,
-    blocks: Vec<Block>,
+pub(crate) struct Slide {
+    pub(crate) title: Option<String>,
+    pub(crate) blocks: Vec<SlideBlock>,
+    pub(crate) notes: Vec<String>,
 }
 
-enum Block {
+pub(crate) enum SlideBlock {
     Paragraph(String),
     Table(Vec<Vec<String>>),
 }
 
+impl Slide {
+    /// Appends the slide to `out` as part `n`: its title as the heading, its paragraphs and tables, then
+    /// `Speaker notes: ...`.
+    pub(crate) fn write(self, out: &mut Blocks, n: u32) {
+        out.part(n);
+        if let Some(title) = &self.title {
+            out.block(title, 1);
+        }
+        for block in self.blocks {
+            match block {
+                SlideBlock::Paragraph(p) => out.block(&p, 0),
+                SlideBlock::Table(rows) => out.table(rows),
+            }
+        }
+        if !self.notes.is_empty() {
+            out.block(&format!("Speaker notes: {}", self.notes.join(" ")), 0);
+        }
+    }
+}
+
 /// Reads a slide or notes part: shapes' paragraphs; placeholders of type `title`/`ctrTitle` give the title,
 /// `sldNum`, `dt`, `ftr`, `hdr` and `sldImg` are left out.
-fn read_slide(xml: &[u8]) -> Result<SlideText, String> {
+fn read_slide(xml: &[u8]) -> Result<Slide, String> {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
-    let mut out = SlideText::default();
+    let mut out = Slide::default();
     // Per shape: its placeholder type; per paragraph: its text.
     let mut placeholder: Option<String> = None;
     let mut paragraph: Option<String> = None;
     let mut in_text = false;
-    let mut table: Option<Vec<Vec<String>>> = None;
-    let mut cell: Option<String> = None;
+    let mut tables = Tables::default();
     loop {
         let event = reader
             .read_event_into(&mut buf)
@@ -145,13 +166,9 @@ fn read_slide(xml: &[u8]) -> Result<SlideText, String> {
                         p.push(' ');
                     }
                 }
-                b"tbl" => table = Some(Vec::new()),
-                b"tr" => {
-                    if let Some(t) = table.as_mut() {
-                        t.push(Vec::new());
-                    }
-                }
-                b"tc" => cell = Some(String::new()),
+                b"tbl" => tables.start_table(),
+                b"tr" => tables.start_row(),
+                b"tc" => tables.start_cell(),
                 _ => {}
             },
             Event::End(e) => match e.local_name().as_ref() {
@@ -161,12 +178,7 @@ fn read_slide(xml: &[u8]) -> Result<SlideText, String> {
                     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
                     if text.is_empty() {
                         // Nothing.
-                    } else if let Some(c) = cell.as_mut() {
-                        if !c.is_empty() {
-                            c.push(' ');
-                        }
-                        c.push_str(&text);
-                    } else {
+                    } else if let Some(text) = tables.paragraph(text) {
                         match placeholder.as_deref() {
                             Some("title" | "ctrTitle") => match out.title.as_mut() {
                                 Some(t) => {
@@ -176,17 +188,16 @@ fn read_slide(xml: &[u8]) -> Result<SlideText, String> {
                                 None => out.title = Some(text),
                             },
                             Some("sldNum" | "dt" | "ftr" | "hdr" | "sldImg") => {}
-                            _ => out.blocks.push(Block::Paragraph(text)),
+                            _ => out.blocks.push(SlideBlock::Paragraph(text)),
                         }
                     }
                 }
-                b"tc" => {
-                    let text = cell.take().unwrap_or_default();
-                    if let Some(row) = table.as_mut().and_then(|t| t.last_mut()) {
-                        row.push(text);
+                b"tc" => tables.end_cell(),
+                b"tbl" => {
+                    if let Some(rows) = tables.end_table() {
+                        out.blocks.push(SlideBlock::Table(rows));
                     }
                 }
-                b"tbl" => out.blocks.extend(table.take().map(Block::Table)),
                 b"sp" => placeholder = None,
                 _ => {}
             },
@@ -213,7 +224,7 @@ fn pptx(path: &Path, bytes: &[u8]) -> Result<Document, Error> {
     let mut deck_title = None;
     for (i, part) in slides.iter().enumerate() {
         let xml = archive.read(part, MAX_PART_BYTES)?;
-        let slide = read_slide(&xml).map_err(|e| archive.invalid(format!("{part}: {e}")))?;
+        let mut slide = read_slide(&xml).map_err(|e| archive.invalid(format!("{part}: {e}")))?;
         // Speaker notes: the slide's relationship of type notesSlide.
         let rels_name = resolve(
             part,
@@ -235,36 +246,22 @@ fn pptx(path: &Path, bytes: &[u8]) -> Result<Document, Error> {
             },
             None => None,
         };
-        out.part(i as u32 + 1);
         if let Some(title) = &slide.title {
             deck_title.get_or_insert_with(|| title.clone());
-            out.block(title, 1);
         }
-        push_blocks(&mut out, slide.blocks);
-        if let Some(notes) = notes {
-            let text: Vec<String> = notes
-                .blocks
-                .into_iter()
-                .filter_map(|b| match b {
-                    Block::Paragraph(p) => Some(p),
-                    Block::Table(_) => None,
-                })
-                .collect();
-            if !text.is_empty() {
-                out.block(&format!("Speaker notes: {}", text.join(" ")), 0);
-            }
-        }
+        // The notes page's paragraphs (its slide image and tables left out).
+        slide.notes = notes
+            .map(|n| n.blocks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|b| match b {
+                SlideBlock::Paragraph(p) => Some(p),
+                SlideBlock::Table(_) => None,
+            })
+            .collect();
+        slide.write(&mut out, i as u32 + 1);
     }
     out.into_parts(path, DocKind::Slides("pptx"), deck_title)
-}
-
-fn push_blocks(out: &mut Blocks, blocks: Vec<Block>) {
-    for block in blocks {
-        match block {
-            Block::Paragraph(p) => out.block(&p, 0),
-            Block::Table(rows) => out.table(rows),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -283,8 +280,10 @@ mod tests {
         let slide = read_slide(xml).unwrap();
         assert_eq!(slide.title.as_deref(), Some("Quarterly & yearly"));
         let mut out = Blocks::default();
-        out.part(1);
-        push_blocks(&mut out, slide.blocks);
-        assert_eq!(out.text, "Revenue grew 12 percent\n\nRegion: North; Sales: 40");
+        slide.write(&mut out, 1);
+        assert_eq!(
+            out.text,
+            "# Quarterly & yearly\n\nRevenue grew 12 percent\n\nRegion: North; Sales: 40"
+        );
     }
 }

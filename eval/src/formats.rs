@@ -13,8 +13,8 @@ use crate::synth::sentences;
 
 /// The formats benchmarked, by file extension.
 pub const FORMATS: &[&str] = &[
-    "txt", "md", "html", "pdf", "docx", "odt", "pptx", "odp", "xlsx", "ods", "csv", "epub", "ipynb", "eml", "mbox",
-    "rtf", "json", "png",
+    "txt", "md", "html", "pdf", "docx", "odt", "pptx", "odp", "xlsx", "xlsb", "xls", "ods", "csv", "tsv", "epub",
+    "ipynb", "eml", "mbox", "msg", "rtf", "json", "yaml", "png",
 ];
 
 /// One generated file of `format` holding about `bytes` of text (`n` numbers the file).
@@ -117,7 +117,14 @@ pub fn file(format: &str, bytes: usize, n: u64) -> Vec<u8> {
         }
         "xlsx" => fixtures::xlsx(&[("Log", table(&mut para, bytes))]),
         "ods" => fixtures::ods(&[("Log", table(&mut para, bytes))]),
+        "xlsb" => fixtures::xlsb(&[("Log", table(&mut para, bytes))]),
+        "xls" => fixtures::xls(&[("Log", table(&mut para, bytes))]),
         "csv" => fixtures::csv(&table(&mut para, bytes)),
+        "tsv" => table(&mut para, bytes)
+            .iter()
+            .map(|row| row.join("\t") + "\n")
+            .collect::<String>()
+            .into_bytes(),
         "epub" => {
             let chapters: Vec<(String, Vec<String>)> = paragraphs(&mut para, bytes)
                 .chunks(10)
@@ -160,7 +167,22 @@ pub fn file(format: &str, bytes: usize, n: u64) -> Vec<u8> {
                 .collect();
             fixtures::mbox(&messages)
         }
+        "msg" => fixtures::msg(
+            ("A", "a@example.com"),
+            "b@example.com",
+            "Log",
+            1_704_099_600,
+            &paragraphs(&mut para, bytes).join("\r\n\r\n"),
+            &[],
+        ),
         "rtf" => fixtures::rtf(&paragraphs(&mut para, bytes)),
+        "yaml" => {
+            let mut out = String::from("records:\n");
+            for (i, p) in paragraphs(&mut para, bytes).iter().enumerate() {
+                out.push_str(&format!("  - id: {i}\n    unit: unit-{}\n    note: \"{p}\"\n", i % 50));
+            }
+            out.into_bytes()
+        }
         "json" => {
             let records: Vec<Value> = paragraphs(&mut para, bytes)
                 .iter()

@@ -166,7 +166,7 @@ struct EchoedHeaders {
 }
 
 /// The place after a path in a header, and its closing `:`.
-const PLACE: &str = r"(,\s*(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?)?\s*:?";
+const PLACE: &str = r"(,\s*(lines?|pages?|rows?|slides?|cells?|messages?|chapters?)\s*\d+(\s*[-–]\s*\d+)?)?\s*:?";
 
 impl EchoedHeaders {
     fn new(passages: &[Passage]) -> EchoedHeaders {
@@ -187,12 +187,16 @@ impl EchoedHeaders {
     /// `sentence` without the headers.
     fn strip(&self, sentence: &str) -> String {
         static FILE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-            let file = r"(?i)[^\s(\[]*\.(txt|md|markdown|mdx|pdf|html?|xhtml|rst|adoc|org|tex|csv|tsv|jsonl?|xml|ya?ml|toml|docx?|pptx?|xlsx?|odt|epub|eml|mbox|ipynb|rs|py|js|ts|go|java|c|h|cc|cpp|hpp|rb|sh)\b";
+            let file = r"(?i)[^\s(\[]*\.(txt|md|markdown|mdx|pdf|html?|xhtml|rst|adoc|org|tex|csv|tsv|jsonl?|xml|ya?ml|toml|docx?|pptx?|xls[xmb]?|od[tps]|rtf|epub|eml|mbox|msg|ndjson|ipynb|rs|py|js|ts|go|java|c|h|cc|cpp|hpp|rb|sh)\b";
             regex::Regex::new(&format!("{file}{PLACE}")).ok()
         });
         // The place alone, as a header writes it (`lines 1-10:`).
-        static PLACE_ALONE: std::sync::LazyLock<Option<regex::Regex>> =
-            std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\b(lines?|pages?)\s*\d+(\s*[-–]\s*\d+)?\s*:").ok());
+        static PLACE_ALONE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(
+                r"(?i)\b(lines?|pages?|rows?|slides?|cells?|messages?|chapters?)\s*\d+(\s*[-–]\s*\d+)?\s*:",
+            )
+            .ok()
+        });
         let mut out = sentence.to_owned();
         for path in &self.paths {
             out = path.replace_all(&out, " ").into_owned();
