@@ -170,8 +170,8 @@ impl Drop for Scratch {
     }
 }
 
-/// A PDF written once into a scratch folder, whose pages are rendered by `pdftoppm` and read by Tesseract
-/// one at a time.
+/// A PDF written once into a scratch folder, whose pages are rendered by `pdftoppm` and read by Tesseract,
+/// one program run per page.
 pub(crate) struct PdfPages<'a> {
     tesseract: &'a str,
     pdftoppm: &'a str,
@@ -193,20 +193,46 @@ impl<'a> PdfPages<'a> {
         })
     }
 
-    /// The text of page `page` (1-based).
+    /// The text of page `page` (1-based). Pages may be read from several threads at once.
     pub(crate) fn text(&self, page: u32) -> Result<String, String> {
-        let image = self.scratch.0.join("page.png");
-        let _ = std::fs::remove_file(&image);
+        let stem = self.scratch.0.join(format!("page-{page}"));
+        let image = stem.with_extension("png");
         let mut command = Command::new(self.pdftoppm);
         command
             .args(["-f", &page.to_string(), "-l", &page.to_string(), "-r", &DPI.to_string()])
             .args(["-gray", "-png", "-singlefile"])
             .arg(&self.input)
-            .arg(self.scratch.0.join("page"));
+            .arg(&stem);
         run(command, &[])?;
-        let image =
-            std::fs::read(&image).map_err(|e| format!("{} rendered no image of page {page}: {e}", self.pdftoppm))?;
+        let read = std::fs::read(&image);
+        let _ = std::fs::remove_file(&image);
+        let image = read.map_err(|e| format!("{} rendered no image of page {page}: {e}", self.pdftoppm))?;
         image_text(self.tesseract, &image)
+    }
+
+    /// The text of each of `pages` (1-based), read by as many programs at once as there are cores.
+    pub(crate) fn texts(&self, pages: &[u32]) -> Vec<(u32, Result<String, String>)> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, pages.len().max(1));
+        let next = AtomicUsize::new(0);
+        let mut read: Vec<(u32, Result<String, String>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        while let Some(&page) = pages.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            out.push((page, self.text(page)));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        read.sort_by_key(|(page, _)| *page);
+        read
     }
 }
 

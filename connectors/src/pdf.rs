@@ -83,13 +83,18 @@ fn ocr_blank_pages(path: &Path, bytes: &[u8], pages: &mut [String]) -> Result<Ve
         path: path.to_path_buf(),
         reason,
     })?;
-    for &i in blank.iter().take(crate::ocr::MAX_PAGES) {
-        match scan.text(i as u32 + 1) {
+    let numbers: Vec<u32> = blank
+        .iter()
+        .take(crate::ocr::MAX_PAGES)
+        .map(|&i| i as u32 + 1)
+        .collect();
+    for (page, text) in scan.texts(&numbers) {
+        match text {
             Ok(text) => {
                 read += usize::from(!text.trim().is_empty());
-                pages[i] = text;
+                pages[page as usize - 1] = text;
             }
-            Err(e) => errors.push(format!("page {}: {e}", i + 1)),
+            Err(e) => errors.push(format!("page {page}: {e}")),
         }
     }
     if all && read == 0 && !errors.is_empty() {

@@ -191,6 +191,23 @@ pub fn file(format: &str, bytes: usize, n: u64) -> Vec<u8> {
                 .collect();
             serde_json::to_vec_pretty(&json!({"records": records})).unwrap_or_default()
         }
+        "scan" => {
+            // Four scanned pages of about 600 characters each, 200 dpi grey.
+            let pages: Vec<fixtures::PdfPage> = (0..4)
+                .filter_map(|_| {
+                    let lines: Vec<String> = wrap(&para(600), 60);
+                    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                    let (width, height, pixels) = fixtures::render_gray(&fixtures::text_pdf(&refs), 200).ok()?;
+                    Some(fixtures::PdfPage::Scan {
+                        width,
+                        height,
+                        pixels,
+                        dpi: 200,
+                    })
+                })
+                .collect();
+            fixtures::pdf_pages(&pages)
+        }
         "png" => {
             let lines: Vec<String> = wrap(&para(bytes.min(1500)), 60);
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -223,7 +240,8 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 pub fn bench(formats: &[&str], files: usize, file_bytes: usize, chunker: &dyn Chunker) -> Vec<Value> {
     let mut out = Vec::new();
     for format in formats {
-        let name = format!("bench.{format}");
+        // `scan`: a PDF of scanned pages (no text layer), read by OCR.
+        let name = format!("bench.{}", if *format == "scan" { "pdf" } else { format });
         let path = Path::new(&name);
         let inputs: Vec<Vec<u8>> = (0..files).map(|i| file(format, file_bytes, i as u64)).collect();
         let input_bytes: usize = inputs.iter().map(Vec::len).sum();
