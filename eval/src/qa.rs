@@ -74,6 +74,23 @@ pub struct QaRecord {
     pub best_similarity: f32,
     /// The largest share of the question's content words a retrieved chunk holds.
     pub lexical: f32,
+    /// Answerable questions: each sentence the engine attributed, with what its choice was made from.
+    pub attributions: Vec<AttributionTrace>,
+}
+
+/// One engine attribution of an answerable question, for diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributionTrace {
+    /// The sentence.
+    pub sentence: String,
+    /// The passage the engine chose.
+    pub chosen: u32,
+    /// The passages from the gold document.
+    pub gold: Vec<u32>,
+    /// The passages the model cited elsewhere in the answer.
+    pub model_cited: Vec<u32>,
+    /// Each passage's support for the sentence.
+    pub supports: Vec<rag::attribute::Support>,
 }
 
 /// Aggregated results.
@@ -332,6 +349,7 @@ pub fn run(
                 sentences: Vec::new(),
                 best_similarity: best,
                 lexical,
+                attributions: Vec::new(),
             });
         }
         if options.check_only {
@@ -370,6 +388,7 @@ pub fn run(
                     .collect(),
                 best_similarity: best,
                 lexical,
+                attributions: Vec::new(),
             });
             if let Some(p) = answer.answerable {
                 checked.push((
@@ -442,6 +461,29 @@ pub fn run(
                         if sentence.cited_by == CitedBy::Engine {
                             uncited.push((sentence.score, sentence.citations.first().is_some_and(|&n| is_gold(n))));
                         }
+                    }
+                    let model_cited: Vec<u32> = answer
+                        .sentences
+                        .iter()
+                        .filter(|s| s.cited_by == CitedBy::Model)
+                        .flat_map(|s| s.citations.iter().copied())
+                        .collect();
+                    let supports = rag::attribute::supports(&answer.text, &answer.passages);
+                    let traces = answer
+                        .sentences
+                        .iter()
+                        .zip(supports)
+                        .filter(|(s, _)| s.cited_by == CitedBy::Engine)
+                        .map(|(s, (_, supports))| AttributionTrace {
+                            sentence: s.text.clone(),
+                            chosen: s.citations.first().copied().unwrap_or_default(),
+                            gold: answer.passages.iter().map(|p| p.n).filter(|&n| is_gold(n)).collect(),
+                            model_cited: model_cited.clone(),
+                            supports,
+                        })
+                        .collect();
+                    if let Some(record) = report.records.last_mut() {
+                        record.attributions = traces;
                     }
                 }
             }

@@ -55,6 +55,52 @@ pub struct Sentence {
 /// A passage's number, its words and its word pairs.
 type PassageWords = (u32, HashSet<String>, HashSet<(String, String)>);
 
+/// How well one passage supports one sentence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Support {
+    /// The passage's number.
+    pub n: u32,
+    /// Share of the sentence's content words the passage holds; 0 when it lacks one of the sentence's figures.
+    pub score: f32,
+    /// Word pairs of the sentence the passage holds too.
+    pub shared_pairs: usize,
+}
+
+/// Per sentence of `answer` (as [`attribute`] splits it), how well each passage supports it: what the engine's
+/// choice is made from, for diagnostics (`rag eval qa` records it).
+pub fn supports(answer: &str, passages: &[Passage]) -> Vec<(String, Vec<Support>)> {
+    let passage_words: Vec<PassageWords> = passages
+        .iter()
+        .map(|p| (p.n, words(&p.text), bigrams(&p.text)))
+        .collect();
+    let echoes = EchoedHeaders::new(passages);
+    sentences(answer)
+        .into_iter()
+        .map(|text| {
+            let claim = echoes.strip(&text);
+            let bare = without_citations(&check_citations(&claim, passages.len() as u32).text);
+            let scores = support_of_each(&content_words(&bare), &bigrams(&bare), &passage_words);
+            (text, scores)
+        })
+        .collect()
+}
+
+/// The support of each passage for a sentence of `content` words and word `pairs`.
+fn support_of_each(
+    content: &[String],
+    pairs: &HashSet<(String, String)>,
+    passage_words: &[PassageWords],
+) -> Vec<Support> {
+    passage_words
+        .iter()
+        .map(|(n, known, known_pairs)| Support {
+            n: *n,
+            score: support(content, known),
+            shared_pairs: pairs.intersection(known_pairs).count(),
+        })
+        .collect()
+}
+
 /// Splits `answer` into sentences and attributes each one to `passages`.
 pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sentence> {
     let passage_words: Vec<PassageWords> = passages
@@ -96,22 +142,18 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
                 }
                 rejected = checked.valid.clone();
             }
-            let pairs = bigrams(&bare);
             // The best support; among passages within 0.05 of it, the one sharing the most word pairs (the
             // passage a copied phrase came from), then the earliest.
-            let scored: Vec<(u32, f32, usize)> = passage_words
-                .iter()
-                .map(|(n, known, known_pairs)| (*n, support(&content, known), pairs.intersection(known_pairs).count()))
-                .collect();
-            let top = scored.iter().map(|s| s.1).fold(f32::NEG_INFINITY, f32::max);
+            let scored = support_of_each(&content, &bigrams(&bare), &passage_words);
+            let top = scored.iter().map(|s| s.score).fold(f32::NEG_INFINITY, f32::max);
             let best = scored
                 .iter()
-                .filter(|s| s.1 >= top - 0.05)
-                .fold(None::<(u32, f32, usize)>, |best, &s| match best {
-                    Some(b) if b.2 >= s.2 => Some(b),
+                .filter(|s| s.score >= top - 0.05)
+                .fold(None::<&Support>, |best, s| match best {
+                    Some(b) if b.shared_pairs >= s.shared_pairs => Some(b),
                     _ => Some(s),
                 })
-                .map(|(n, score, _)| (n, score));
+                .map(|s| (s.n, s.score));
             match best {
                 Some((n, score)) if score >= threshold && !content.is_empty() => Sentence {
                     text,

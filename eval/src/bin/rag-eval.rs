@@ -773,7 +773,12 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .map(|q| {
                     json!({"id": q.id, "question": q.question, "answerable": q.answerable, "answer": q.answer,
                            "refusal": q.refusal, "contains_gold": q.contains_gold, "sentences": q.sentences,
-                           "best_similarity": q.best_similarity, "lexical": q.lexical})
+                           "best_similarity": q.best_similarity, "lexical": q.lexical,
+                           "attributions": q.attributions.iter().map(|a| json!({
+                               "sentence": a.sentence, "chosen": a.chosen, "gold": a.gold,
+                               "model_cited": a.model_cited,
+                               "supports": a.supports.iter().map(|s| json!([s.n, s.score, s.shared_pairs])).collect::<Vec<_>>(),
+                           })).collect::<Vec<_>>()})
                 })
                 .collect();
             if json {
