@@ -69,54 +69,75 @@ pub struct Support {
 /// Per sentence of `answer` (as [`attribute`] splits it), how well each passage supports it: what the engine's
 /// choice is made from, for diagnostics (`rag eval qa` records it).
 pub fn supports(answer: &str, passages: &[Passage]) -> Vec<(String, Vec<Support>)> {
-    let passage_words: Vec<PassageWords> = passages
-        .iter()
-        .map(|p| (p.n, words(&p.text), bigrams(&p.text)))
-        .collect();
-    let echoes = EchoedHeaders::new(passages);
+    let evidence = Evidence::new(passages);
     sentences(answer)
         .into_iter()
         .map(|text| {
-            let claim = echoes.strip(&text);
-            let bare = without_citations(&check_citations(&claim, passages.len() as u32).text);
-            let scores = support_of_each(&content_words(&bare), &bigrams(&bare), &passage_words);
+            let scores = evidence.supports(&evidence.claim(&text));
             (text, scores)
         })
         .collect()
 }
 
-/// The support of each passage for a sentence of `content` words and word `pairs`.
-fn support_of_each(
-    content: &[String],
-    pairs: &HashSet<(String, String)>,
-    passage_words: &[PassageWords],
-) -> Vec<Support> {
-    passage_words
-        .iter()
-        .map(|(n, known, known_pairs)| Support {
-            n: *n,
-            score: support(content, known),
-            shared_pairs: pairs.intersection(known_pairs).count(),
-        })
-        .collect()
+/// The passages' words, and how a sentence of an answer becomes the claim compared with them.
+struct Evidence {
+    passages: Vec<PassageWords>,
+    echoes: EchoedHeaders,
+}
+
+/// A sentence as a claim: its valid citations, its content words and word pairs (citation groups and echoed
+/// passage headers left out).
+struct Claim {
+    valid: Vec<u32>,
+    content: Vec<String>,
+    pairs: HashSet<(String, String)>,
+}
+
+impl Evidence {
+    fn new(passages: &[Passage]) -> Evidence {
+        Evidence {
+            passages: passages
+                .iter()
+                .map(|p| (p.n, words(&p.text), bigrams(&p.text)))
+                .collect(),
+            echoes: EchoedHeaders::new(passages),
+        }
+    }
+
+    fn claim(&self, sentence: &str) -> Claim {
+        // A passage header the model echoed (`docs/a.md, lines 1-13:`) is not a claim: its figures are not
+        // checked, its words are not counted.
+        let checked = check_citations(&self.echoes.strip(sentence), self.passages.len() as u32);
+        let bare = without_citations(&checked.text);
+        Claim {
+            valid: checked.valid,
+            content: content_words(&bare),
+            pairs: bigrams(&bare),
+        }
+    }
+
+    /// The support of each passage for `claim`.
+    fn supports(&self, claim: &Claim) -> Vec<Support> {
+        self.passages
+            .iter()
+            .map(|(n, known, known_pairs)| Support {
+                n: *n,
+                score: support(&claim.content, known),
+                shared_pairs: claim.pairs.intersection(known_pairs).count(),
+            })
+            .collect()
+    }
 }
 
 /// Splits `answer` into sentences and attributes each one to `passages`.
 pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sentence> {
-    let passage_words: Vec<PassageWords> = passages
-        .iter()
-        .map(|p| (p.n, words(&p.text), bigrams(&p.text)))
-        .collect();
-    let echoes = EchoedHeaders::new(passages);
+    let evidence = Evidence::new(passages);
+    let passage_words = &evidence.passages;
     sentences(answer)
         .into_iter()
         .map(|text| {
-            // A passage header the model echoed (`docs/a.md, lines 1-13:`) is not a claim: its figures are not
-            // checked, its words are not counted.
-            let claim = echoes.strip(&text);
-            let checked = check_citations(&claim, passages.len() as u32);
-            let bare = without_citations(&checked.text);
-            let content: Vec<String> = content_words(&bare);
+            let claim = evidence.claim(&text);
+            let content = &claim.content;
             let figures: Vec<&String> = content.iter().filter(|w| is_figure(w)).collect();
             let unstated: Vec<String> = figures
                 .iter()
@@ -124,27 +145,27 @@ pub fn attribute(answer: &str, passages: &[Passage], threshold: f32) -> Vec<Sent
                 .map(|f| (*f).clone())
                 .collect();
             let mut rejected = Vec::new();
-            if !checked.valid.is_empty() {
+            if !claim.valid.is_empty() {
                 let cited_state_all = figures.iter().all(|f| {
                     passage_words
                         .iter()
-                        .any(|(n, known, _)| checked.valid.contains(n) && known.contains(*f))
+                        .any(|(n, known, _)| claim.valid.contains(n) && known.contains(*f))
                 });
                 if cited_state_all {
                     return Sentence {
                         text,
-                        citations: checked.valid,
+                        citations: claim.valid,
                         cited_by: CitedBy::Model,
                         score: 1.0,
                         rejected,
                         unstated,
                     };
                 }
-                rejected = checked.valid.clone();
+                rejected = claim.valid.clone();
             }
             // The best support; among passages within 0.05 of it, the one sharing the most word pairs (the
             // passage a copied phrase came from), then the earliest.
-            let scored = support_of_each(&content, &bigrams(&bare), &passage_words);
+            let scored = evidence.supports(&claim);
             let top = scored.iter().map(|s| s.score).fold(f32::NEG_INFINITY, f32::max);
             let best = scored
                 .iter()
