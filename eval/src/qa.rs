@@ -123,6 +123,11 @@ pub struct QaReport {
     pub n_engine_answer_sentences: usize,
     /// How many engine-attributed sentences of answerable questions there were.
     pub n_engine_sentences: usize,
+    /// Of the engine's attributions in answerable questions whose gold document is among the passages (an
+    /// attribution can name it): the share that do. The others are retrieval misses, which `recall_at_k` counts.
+    pub engine_precision_retrieved: f64,
+    /// The denominator of the line above.
+    pub n_engine_sentences_retrieved: usize,
     /// Of all answer sentences: the share no passage supports.
     pub unsupported: f64,
     /// Unanswerable questions whose generated answer has no supported sentence (what a support check would
@@ -314,6 +319,7 @@ pub fn run(
     let mut seconds = Vec::new();
     let (mut n_sentences, mut n_engine, mut n_unsupported) = (0.0, 0.0, 0.0);
     let (mut engine_checked, mut engine_right) = (0.0, 0.0);
+    let (mut retrieved_checked, mut retrieved_right) = (0.0, 0.0);
     let (mut answer_checked, mut answer_right) = (0.0, 0.0);
     let (mut unsupported_u, mut unsupported_a) = (0.0, 0.0);
     // (best support, whether that passage is the gold document) of every uncited sentence, answerable questions.
@@ -445,6 +451,12 @@ pub fn run(
                                 if right {
                                     engine_right += 1.0;
                                 }
+                                if answer.passages.iter().any(|p| is_gold(p.n)) {
+                                    retrieved_checked += 1.0;
+                                    if right {
+                                        retrieved_right += 1.0;
+                                    }
+                                }
                                 if contains_answer(&sentence.text, &item.answers) {
                                     answer_checked += 1.0;
                                     if right {
@@ -507,6 +519,8 @@ pub fn run(
     report.engine_precision_answer = answer_right / f64::max(answer_checked, 1.0);
     report.n_engine_answer_sentences = answer_checked as usize;
     report.n_engine_sentences = engine_checked as usize;
+    report.engine_precision_retrieved = retrieved_right / f64::max(retrieved_checked, 1.0);
+    report.n_engine_sentences_retrieved = retrieved_checked as usize;
     report.unsupported_unanswerable = unsupported_u / unanswerable;
     report.unsupported_answerable = unsupported_a / answerable;
     report.attribution_sweep = [0.3f32, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]

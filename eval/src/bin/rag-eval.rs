@@ -762,6 +762,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             });
             let mut value = value;
             value["withhold_gold"] = json!(withhold_gold);
+            value["engine_attribution_precision_gold_retrieved"] = json!(r.engine_precision_retrieved);
+            value["engine_attributed_sentences_gold_retrieved"] = json!(r.n_engine_sentences_retrieved);
             value["refusals"] = r
                 .refusals
                 .iter()
@@ -793,8 +795,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                     );
                     println!("model's citations valid {:.4}  cited {:.4}", r.citations_valid, r.cited);
                     println!(
-                        "sentences cited by the engine {:.4} (precision against the gold document {:.4})  unsupported {:.4}",
-                        r.engine_cited, r.engine_precision, r.unsupported
+                        "sentences cited by the engine {:.4} (precision against the gold document {:.4}, {:.4} where it was retrieved)  unsupported {:.4}",
+                        r.engine_cited, r.engine_precision, r.engine_precision_retrieved, r.unsupported
                     );
                     println!(
                         "refusal rate (unanswerable) {:.4}  false refusals {:.4}",
