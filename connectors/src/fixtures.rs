@@ -600,10 +600,52 @@ pub fn msg(
     body: &str,
     attachments: &[(&str, Vec<u8>)],
 ) -> Vec<u8> {
+    msg_with(
+        from,
+        to,
+        subject,
+        unix_seconds,
+        &MsgBody::Text(body.to_owned()),
+        attachments,
+    )
+}
+
+/// The body of an Outlook message, in the property Outlook stores it in.
+pub enum MsgBody {
+    /// Plain text (`PR_BODY`).
+    Text(String),
+    /// HTML only (`PR_HTML`, a binary property).
+    Html(String),
+    /// RTF only (`PR_RTF_COMPRESSED`, here in its uncompressed `MELA` form).
+    Rtf(String),
+}
+
+/// [`msg`] with its body given as [`MsgBody`].
+pub fn msg_with(
+    from: (&str, &str),
+    to: &str,
+    subject: &str,
+    unix_seconds: u64,
+    body: &MsgBody,
+    attachments: &[(&str, Vec<u8>)],
+) -> Vec<u8> {
     let prop = |id: &str, kind: &str| format!("__substg1.0_{id}{kind}");
+    let body = match body {
+        MsgBody::Text(text) => (prop("1000", "001F"), utf16(text)),
+        MsgBody::Html(html) => (prop("1013", "0102"), html.as_bytes().to_vec()),
+        MsgBody::Rtf(rtf) => {
+            let raw = rtf.as_bytes();
+            let mut data = ((raw.len() + 12) as u32).to_le_bytes().to_vec();
+            data.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            data.extend_from_slice(&0x414C_454Du32.to_le_bytes());
+            data.extend_from_slice(&[0; 4]);
+            data.extend_from_slice(raw);
+            (prop("1009", "0102"), data)
+        }
+    };
     let mut streams = vec![
         (format!("/{}", prop("0037", "001F")), utf16(subject)),
-        (format!("/{}", prop("1000", "001F")), utf16(body)),
+        (format!("/{}", body.0), body.1),
         (format!("/{}", prop("0C1A", "001F")), utf16(from.0)),
         (format!("/{}", prop("5D01", "001F")), utf16(from.1)),
         (format!("/{}", prop("001A", "001F")), utf16("IPM.Note")),
@@ -925,6 +967,28 @@ mod tests {
 
     fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
         rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn an_outlook_message_without_a_text_body_is_read_from_its_html_or_rtf_body() {
+        let bodies = [
+            MsgBody::Html("<html><body><p>The <b>slipway</b> winch is serviced in March.</p></body></html>".into()),
+            MsgBody::Rtf(r"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\f0 The slipway winch is serviced in March.\par}".into()),
+            MsgBody::Rtf(
+                r"{\rtf1\ansi\fromhtml1{\*\htmltag <p>}The slipway winch is serviced in March.{\*\htmltag </p>}}"
+                    .into(),
+            ),
+        ];
+        for body in &bodies {
+            let bytes = msg_with(("A", "a@example.com"), "b@example.com", "Winch", 0, body, &[]);
+            let doc = load("a.msg", &bytes);
+            assert!(
+                doc.text.contains("The slipway winch is serviced in March."),
+                "{}",
+                doc.text
+            );
+            assert!(!doc.text.contains("3c68746d6c"), "hex, not text: {}", doc.text);
+        }
     }
 
     #[test]

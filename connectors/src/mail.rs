@@ -53,11 +53,13 @@ impl Connector for MailConnector {
                 }
             }
             "msg" => {
-                // Contained: the compound-file reader may panic on a damaged file.
-                let msg = contain(|| msg_parser::Outlook::from_slice(bytes))
-                    .map_err(|panic| invalid(format!("damaged compound file ({panic})")))?
-                    .map_err(|e| invalid(e.to_string()))?;
-                outlook_message(&mut out, &msg, path, &mut warnings);
+                // Contained: the compound-file reader and the RTF decompressor may panic on a damaged file.
+                contain(|| {
+                    let msg = msg_parser::Outlook::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+                    outlook_message(&mut out, &msg, path, &mut warnings);
+                    Ok(())
+                })
+                .map_err(|panic| invalid(format!("damaged compound file ({panic})")))??;
             }
             _ => mime_message(&mut out, 1, bytes, &mut warnings),
         }
@@ -140,16 +142,6 @@ fn mime_message(out: &mut Blocks, n: u32, raw: &[u8], warnings: &mut Vec<String>
 
 /// Appends an Outlook message to `out` as message 1.
 fn outlook_message(out: &mut Blocks, msg: &msg_parser::Outlook, path: &Path, warnings: &mut Vec<String>) {
-    let mut bodies = Vec::new();
-    if !msg.body.trim().is_empty() {
-        bodies.push(msg.body.clone());
-    } else if !msg.html.trim().is_empty() {
-        match crate::html::HtmlConnector.load(path, msg.html.as_bytes()) {
-            Ok(doc) => bodies.push(doc.text),
-            Err(Error::Empty { .. }) => {}
-            Err(e) => warnings.push(format!("message 1: HTML body: {e}")),
-        }
-    }
     let parsed = Message {
         subject: msg.subject.clone(),
         from: person(Some(&msg.sender.name), Some(&msg.sender.email)),
@@ -161,7 +153,7 @@ fn outlook_message(out: &mut Blocks, msg: &msg_parser::Outlook, path: &Path, war
             .into_iter()
             .find(|t| !t.is_empty())
             .cloned(),
-        bodies,
+        bodies: outlook_body(msg, path, warnings).into_iter().collect(),
         attachments: msg
             .attachments
             .iter()
@@ -176,6 +168,60 @@ fn outlook_message(out: &mut Blocks, msg: &msg_parser::Outlook, path: &Path, war
             .collect(),
     };
     write_message(out, 1, parsed, warnings);
+}
+
+/// The text of an Outlook message's body: the plain-text body when there is one, else the HTML body (a binary
+/// property, which msg_parser gives as hex), else the HTML inside the RTF body, else the RTF body's text.
+fn outlook_body(msg: &msg_parser::Outlook, path: &Path, warnings: &mut Vec<String>) -> Option<String> {
+    if !msg.body.trim().is_empty() {
+        return Some(msg.body.clone());
+    }
+    let load = |connector: &dyn Connector, bytes: &[u8], what: &str, warnings: &mut Vec<String>| match connector
+        .load(path, bytes)
+    {
+        Ok(doc) => Some(doc.text),
+        Err(Error::Empty { .. }) => None,
+        Err(e) => {
+            warnings.push(format!("message 1: {what} body: {e}"));
+            None
+        }
+    };
+    if !msg.html.trim().is_empty() {
+        let html = hex_decode(&msg.html).unwrap_or_else(|| msg.html.clone().into_bytes());
+        return load(&crate::html::HtmlConnector, &html, "HTML", warnings);
+    }
+    // The RTF body's header declares its size once inflated: refuse one beyond the attachment limit before
+    // msg_parser allocates it.
+    let declared = msg
+        .rtf_compressed
+        .get(8..16)
+        .and_then(hex_decode)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    match declared {
+        None => None,
+        Some(size) if size > MAX_ATTACHMENT_BYTES => {
+            warnings.push(format!("message 1: RTF body of {} MiB not read", size >> 20));
+            None
+        }
+        Some(_) => match msg.html_from_rtf() {
+            Some(html) => load(&crate::html::HtmlConnector, html.as_bytes(), "HTML", warnings),
+            None => {
+                let rtf = msg.rtf_decompressed()?;
+                load(&crate::rtf::RtfConnector, &rtf, "RTF", warnings)
+            }
+        },
+    }
+}
+
+/// The bytes a string of hex digits spells; `None` when it is not one.
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
 }
 
 /// Appends message `n` to `out`: its subject as a level-1 heading, a `From: ...; To: ...; Date: ...` line,
