@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rag_connectors::fixtures::{char_accuracy, image_pdf, render_gray, render_png, text_pdf};
+use rag_connectors::fixtures::{char_accuracy, image_pdf, pdf_pages, render_gray, render_png, text_pdf, PdfPage};
 
 const LINES: &[&str] = &[
     "Harbour pump station, maintenance record 2024.",
@@ -55,6 +55,53 @@ fn a_scanned_page_and_an_image_are_read_by_ocr() {
     assert!(err.to_string().contains("broken.png"), "{err}");
     let err = rag_connectors::load(Path::new("noise.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap_err();
     assert!(err.to_string().contains("OCR failed"), "{err}");
+}
+
+/// Scanned pages are read several at a time (as many Tesseract runs as cores); each page's text must still land
+/// on its own page, in order, between the text pages around them.
+#[test]
+fn the_scanned_pages_of_a_pdf_are_each_read_onto_their_own_page() {
+    programs();
+    let facts = [
+        "The north quay bollards were painted yellow.",
+        "The crane rails were greased on Tuesday.",
+        "The east gate lock was replaced in June.",
+        "The fuel berth hose failed its pressure test.",
+    ];
+    let mut pages = vec![PdfPage::Text(vec!["Survey cover page.".into()])];
+    for fact in facts {
+        let (width, height, pixels) = render_gray(&text_pdf(&[fact]), 200).unwrap();
+        pages.push(PdfPage::Scan {
+            width,
+            height,
+            pixels,
+            dpi: 200,
+        });
+    }
+    pages.push(PdfPage::Text(vec!["Signed by the harbour master.".into()]));
+    let doc = rag_connectors::load(Path::new("survey.pdf"), &pdf_pages(&pages)).unwrap();
+    for (i, fact) in facts.iter().enumerate() {
+        let word = fact.split(' ').nth(1).unwrap();
+        let at = doc
+            .text
+            .find(word)
+            .unwrap_or_else(|| panic!("{word:?} not read: {}", doc.text));
+        assert_eq!(
+            doc.locate(at..at + 3).describe("pdf"),
+            format!("page {}", i + 2),
+            "{}",
+            doc.text
+        );
+    }
+    let at = doc.text.find("Signed").unwrap();
+    assert_eq!(doc.locate(at..at + 3).describe("pdf"), "page 6");
+    assert!(
+        doc.warnings
+            .iter()
+            .any(|w| w.contains("4 page(s) without a text layer read by OCR")),
+        "{:?}",
+        doc.warnings
+    );
 }
 
 #[test]

@@ -74,7 +74,6 @@ impl Connector for MailConnector {
 }
 
 /// One message, whichever format it was saved in, borrowing its bodies and attachments from the parser.
-#[derive(Default)]
 struct Message<'a> {
     subject: String,
     /// `Name <address>`, or whichever of the two is known.
