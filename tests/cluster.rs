@@ -144,12 +144,25 @@ fn a_write_consistency_the_cluster_cannot_meet_is_a_clear_error() {
         .expect_code(0);
     nodes[2].kill();
     let run = sandbox.rag(&["ingest", docs_arg, "--json"]);
-    assert_eq!(
-        run.code, 2,
-        "a write that cannot reach its replicas must fail:\n{}\n{}",
-        run.stdout, run.stderr
-    );
-    assert!(run.stderr.contains("Qdrant at qdrant://127.0.0.1:"), "{}", run.stderr);
+    // Where the shards' replicas lie is the cluster's choice: when rag's own state collection has a replica on
+    // the stopped node, the run fails as a whole (2); otherwise files whose shard does are each reported
+    // failed with the server's reason (1), and the files whose shards live on the other two nodes are written.
+    match run.code {
+        2 => assert!(run.stderr.contains("Qdrant at qdrant://127.0.0.1:"), "{}", run.stderr),
+        1 => {
+            let report = run.json();
+            let failed = report["failed"].as_array().unwrap();
+            assert!(!failed.is_empty(), "{report}");
+            for f in failed {
+                let reason = f["reason"].as_str().unwrap();
+                assert!(reason.contains("Qdrant at qdrant://127.0.0.1:"), "{reason}");
+            }
+        }
+        code => panic!(
+            "a write that cannot reach its replicas must fail (exit {code}):\n{}\n{}",
+            run.stdout, run.stderr
+        ),
+    }
     // Nothing the manifest names is missing: what failed is simply not recorded as done.
     let (stored, named) = keys(&sandbox);
     assert!(named.difference(&stored).next().is_none());
