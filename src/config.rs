@@ -465,6 +465,15 @@ pub struct RetrieveConfig {
     /// at least this share of the question's content words (strong lexical evidence, as BM25 sees it);
     /// above 1 disables the override (default 0.5; the two-way sweep is in eval/RESULTS.md).
     pub lexical_override: f32,
+    /// Sentence evidence (issue 12.3): a question is refused when no sentence of the retrieved chunks has at
+    /// least this cosine similarity to it and no two adjacent sentences hold `sentence_coverage` of its content
+    /// words: the chunks are on topic but none says what is asked. 0 turns the check off (default 0.5: with
+    /// `sentence_coverage` 0.5 it adds 3 points to the on-topic unanswerable XQuAD questions refused, at no
+    /// answerable one; see "Sentence evidence" in eval/RESULTS.md).
+    pub sentence_similarity: f32,
+    /// The share of the question's content words two adjacent sentences must hold to count as evidence when
+    /// no sentence reaches `sentence_similarity` (default 0.5).
+    pub sentence_coverage: f32,
     /// `ask` gives the generator only chunks at least this fraction as similar to the question as the best
     /// chunk (default 0.6): small models answer better from less, more relevant text.
     pub min_relative_similarity: f32,
@@ -519,6 +528,8 @@ impl Default for RetrieveConfig {
             rrf_k: 10,
             min_similarity: 0.45,
             lexical_override: 0.5,
+            sentence_similarity: 0.5,
+            sentence_coverage: 0.5,
             exclude_flagged: false,
             redact_flagged: true,
             min_relative_similarity: 0.6,

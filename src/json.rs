@@ -37,6 +37,11 @@ pub fn answer(answer: &Answer, models: Value) -> Value {
             crate::Refusal::NothingRetrieved => json!({"reason": "nothing retrieved"}),
             crate::Refusal::NotRelevant { best_similarity, threshold } =>
                 json!({"reason": "not relevant", "best_similarity": best_similarity, "threshold": threshold}),
+            crate::Refusal::NoAnsweringSentence { similarity, coverage } => json!({
+                "reason": "no sentence of the passages says what is asked",
+                "sentence_similarity": similarity,
+                "sentence_coverage": coverage,
+            }),
             crate::Refusal::Unsupported => json!({"reason": "no sentence of the answer is supported by the passages"}),
             crate::Refusal::UnstatedFigures => json!({
                 "reason": "the answer states figures no passage states"

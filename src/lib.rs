@@ -24,7 +24,7 @@ pub mod serve;
 pub mod testing;
 
 pub use ingest::{chunk, flag, manifest, walk};
-pub use query::{answer, attribute, chat, prompt, rerank, retrieve, searcher};
+pub use query::{answer, attribute, chat, evidence, prompt, rerank, retrieve, searcher};
 
 pub use answer::{Answer, Refusal, Timings};
 pub use chat::{Conversation, Turn};

@@ -421,3 +421,53 @@ fn a_figure_no_document_states_is_refused_and_a_stated_one_is_answered() {
         "the stated figure is not attributed to a passage: {answer:#}"
     );
 }
+
+/// Issue 12.3, sentence evidence: on a handbook whose sections are on topic for a question, a question that no
+/// sentence answers (the marketing team's Paris office) is refused before the model runs, with the evidence
+/// named, while questions a sentence answers are answered.
+#[test]
+fn an_on_topic_question_no_sentence_answers_is_refused() {
+    let sandbox = Sandbox::new();
+    let docs = sandbox.path().join("company");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("handbook.md"),
+        "# Northwind Tools employee handbook\n\n## About the company\nNorthwind Tools makes hand tools for \
+         carpenters. It was founded in 1998 in Utrecht by Maria Jansen.\nIts workshop employs 140 people and ships \
+         to 14 countries.\n\n## Departments\nThe marketing team moved to Rotterdam in 2010. It runs the trade fair \
+         stand every spring.\nSales are handled by regional agents. Each agent covers one country.\nThe finance \
+         office closes its books on the last working day of each month.\n\n## Products\nChisels and planes are \
+         forged from Swedish steel. Marking gauges are made of beech.\nA premium line of planes with brass \
+         fittings is sold in selected shops.\n\n## Leave\nFull-time staff receive 27 days of paid leave per \
+         year, plus public holidays.\n",
+    )
+    .unwrap();
+    sandbox.rag(&["ingest", docs.to_str().unwrap()]).expect_code(0);
+
+    let answer = sandbox
+        .rag(&[
+            "ask",
+            "In what year did the marketing team open its Paris office?",
+            "--json",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(answer["refused"], true, "{answer:#}");
+    assert_eq!(
+        answer["refusal"]["reason"], "no sentence of the passages says what is asked",
+        "{answer:#}"
+    );
+    assert_eq!(answer["timings"]["generated_tokens"], 0, "{answer:#}");
+
+    for (question, expected) in [
+        ("Where did the marketing team move to?", "Rotterdam"),
+        ("What wood are the marking gauges made of?", "beech"),
+    ] {
+        let answer = sandbox.rag(&["ask", question, "--json"]).expect_code(0).json();
+        assert_eq!(answer["refused"], false, "{question}: {answer:#}");
+        assert!(
+            answer["answer"].as_str().unwrap().contains(expected),
+            "{question}: {answer:#}"
+        );
+    }
+}

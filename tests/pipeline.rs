@@ -117,6 +117,7 @@ fn echo_ask(
     question: &str,
 ) -> rag::Answer {
     config.retrieve.min_similarity = 0.0;
+    config.retrieve.sentence_similarity = 0.0;
     config.index.dir = dir.join("index");
     let engine = Engine::with_components(
         config,

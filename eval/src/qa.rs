@@ -74,6 +74,8 @@ pub struct QaRecord {
     pub best_similarity: f32,
     /// The largest share of the question's content words a retrieved chunk holds.
     pub lexical: f32,
+    /// Sentence evidence among the retrieved chunks: best question-sentence cosine, best two-sentence coverage.
+    pub sentence: rag::evidence::Evidence,
     /// Answerable questions: each sentence the engine attributed, with what its choice was made from.
     pub attributions: Vec<AttributionTrace>,
 }
@@ -338,6 +340,8 @@ pub fn run(
             .map(|r| rag::attribute::coverage(&item.question, &r.passage.text))
             .fold(0.0f32, f32::max);
         best_lexical.push(lexical);
+        let texts: Vec<&str> = results.iter().map(|r| r.passage.text.as_str()).collect();
+        let sentence = searcher.sentence_evidence(&item.question, &texts)?;
         if item.answerable {
             report.n_answerable += 1;
             if results.iter().any(|r| doc_of(&r.passage.source) == Some(&item.doc_id)) {
@@ -355,6 +359,7 @@ pub fn run(
                 sentences: Vec::new(),
                 best_similarity: best,
                 lexical,
+                sentence,
                 attributions: Vec::new(),
             });
         }
@@ -394,6 +399,7 @@ pub fn run(
                     .collect(),
                 best_similarity: best,
                 lexical,
+                sentence,
                 attributions: Vec::new(),
             });
             if let Some(p) = answer.answerable {

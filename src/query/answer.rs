@@ -46,6 +46,15 @@ pub enum Refusal {
         /// The threshold.
         threshold: f32,
     },
+    /// No sentence of the retrieved chunks says what is asked: none is as similar to the question as
+    /// `retrieve.sentence_similarity` and no two adjacent ones hold `retrieve.sentence_coverage` of its content
+    /// words (see [`crate::evidence`]).
+    NoAnsweringSentence {
+        /// The best question-sentence cosine similarity found.
+        similarity: f32,
+        /// The largest share of the question's content words two adjacent sentences hold.
+        coverage: f32,
+    },
     /// The model answered, but no sentence of its answer is supported by the passages (the text is kept).
     Unsupported,
     /// The model's answer states figures that neither the passages nor the question state: invented numbers
@@ -63,12 +72,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// A short name for reports: `nothing_retrieved`, `not_relevant`, `unsupported`, `unstated_figures`,
+    /// A short name for reports: `nothing_retrieved`, `not_relevant`, `no_answering_sentence`, `unsupported`, `unstated_figures`,
     /// `not_answerable`, `declined`.
     pub fn name(&self) -> &'static str {
         match self {
             Refusal::NothingRetrieved => "nothing_retrieved",
             Refusal::NotRelevant { .. } => "not_relevant",
+            Refusal::NoAnsweringSentence { .. } => "no_answering_sentence",
             Refusal::Unsupported => "unsupported",
             Refusal::UnstatedFigures => "unstated_figures",
             Refusal::NotAnswerable { .. } => "not_answerable",

@@ -93,12 +93,18 @@ impl<'a> Searcher<'a> {
     pub fn answerability(&self, question: &str, options: &SearchOptions) -> Result<Option<f32>> {
         let (hits, _) = self.retrieve(question, options)?;
         let answerer = Answerer::new(self.engine);
-        if answerer.relevance_refusal(&hits, question).is_some() {
+        if answerer.relevance_refusal(&hits, question)?.is_some() {
             return Ok(Some(0.0));
         }
         let generator = self.engine.generator()?;
         let (passages, history) = answerer.pack(&*generator, hits, question, &[])?;
         answerer.answerability(&*generator, question, history, &passages)
+    }
+
+    /// The sentence evidence (see [`crate::evidence`]) that `texts`, chunk texts best first, hold for
+    /// `question`.
+    pub fn sentence_evidence(&self, question: &str, texts: &[&str]) -> Result<crate::evidence::Evidence> {
+        crate::evidence::sentence_evidence(&*self.embedder, question, texts)
     }
 
     /// The engine this searcher belongs to.
@@ -282,7 +288,7 @@ impl<'a> Answerer<'a> {
                 timings,
             })
         };
-        if let Some(refusal) = self.relevance_refusal(&hits, question) {
+        if let Some(refusal) = self.relevance_refusal(&hits, question)? {
             return refuse(refusal, timings, None);
         }
         let load_started = Instant::now();
@@ -411,9 +417,11 @@ impl<'a> Answerer<'a> {
     }
 
     /// The relevance refusal: nothing retrieved, or the best chunk less similar to the question than
-    /// `retrieve.min_similarity` while no chunk holds `retrieve.lexical_override` of its content words.
-    fn relevance_refusal(&self, hits: &[Hit], question: &str) -> Option<Refusal> {
-        let threshold = self.engine.config().retrieve.min_similarity;
+    /// `retrieve.min_similarity` while no chunk holds `retrieve.lexical_override` of its content words, or (when
+    /// `retrieve.sentence_similarity` is above 0) no sentence of the chunks says what is asked.
+    fn relevance_refusal(&self, hits: &[Hit], question: &str) -> Result<Option<Refusal>> {
+        let config = &self.engine.config().retrieve;
+        let threshold = config.min_similarity;
         let best = hits.iter().map(|h| h.similarity).fold(f32::NEG_INFINITY, f32::max);
         // Weak semantic similarity alone does not refuse when a chunk holds most of the question's words.
         let lexical = hits
@@ -421,15 +429,25 @@ impl<'a> Answerer<'a> {
             .map(|h| crate::attribute::coverage(question, &h.text))
             .fold(0.0f32, f32::max);
         if hits.is_empty() {
-            Some(Refusal::NothingRetrieved)
-        } else if best < threshold && lexical < self.engine.config().retrieve.lexical_override {
-            Some(Refusal::NotRelevant {
+            return Ok(Some(Refusal::NothingRetrieved));
+        }
+        if best < threshold && lexical < config.lexical_override {
+            return Ok(Some(Refusal::NotRelevant {
                 best_similarity: best,
                 threshold,
-            })
-        } else {
-            None
+            }));
         }
+        if config.sentence_similarity > 0.0 {
+            let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
+            let evidence = crate::evidence::sentence_evidence(&*self.engine.embedder()?, question, &texts)?;
+            if evidence.similarity < config.sentence_similarity && evidence.coverage < config.sentence_coverage {
+                return Ok(Some(Refusal::NoAnsweringSentence {
+                    similarity: evidence.similarity,
+                    coverage: evidence.coverage,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// The passages given to the model (merged, packed into the window, flagged sentences redacted) and the

@@ -776,6 +776,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                     json!({"id": q.id, "question": q.question, "answerable": q.answerable, "answer": q.answer,
                            "refusal": q.refusal, "contains_gold": q.contains_gold, "sentences": q.sentences,
                            "best_similarity": q.best_similarity, "lexical": q.lexical,
+                           "sentence_similarity": q.sentence.similarity, "sentence_coverage": q.sentence.coverage,
                            "attributions": q.attributions.iter().map(|a| json!({
                                "sentence": a.sentence, "chosen": a.chosen, "gold": a.gold,
                                "model_cited": a.model_cited,
