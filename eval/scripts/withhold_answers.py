@@ -22,6 +22,7 @@ Writes OUT/corpus.jsonl (every article, the cut ones cut) and OUT/qa.dev.jsonl (
 "answerable" set as above). Deterministic.
 """
 import json
+import os
 import re
 import sys
 
@@ -54,8 +55,6 @@ def main(dataset, out):
     for q in questions:
         by_doc.setdefault(q["doc_id"], []).append(q)
     counts = {True: 0, False: 0}
-    import os
-
     os.makedirs(out, exist_ok=True)
     with open(f"{out}/corpus.jsonl", "w", encoding="utf-8") as corpus_out, open(
         f"{out}/qa.dev.jsonl", "w", encoding="utf-8"

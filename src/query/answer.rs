@@ -72,8 +72,8 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// A short name for reports: `nothing_retrieved`, `not_relevant`, `no_answering_sentence`, `unsupported`, `unstated_figures`,
-    /// `not_answerable`, `declined`.
+    /// A short name for reports: `nothing_retrieved`, `not_relevant`, `no_answering_sentence`, `unsupported`,
+    /// `unstated_figures`, `not_answerable`, `declined`.
     pub fn name(&self) -> &'static str {
         match self {
             Refusal::NothingRetrieved => "nothing_retrieved",
